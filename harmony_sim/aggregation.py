@@ -1,0 +1,115 @@
+"""Aggregation math: weighted sums of (possibly width/depth-sliced) state dicts.
+
+One accumulator serves FedAvg (equal shapes), HeteroFL (leading channel slices) and supernet
+merges: each update adds `weight * value` into the leading slice of the full tensor and `weight`
+into a coverage tensor, so every parameter is averaged over the updates that actually hold it.
+Pools sum their clients locally and the server merges pool sums, so no single process ever holds
+one state dict per client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+StateDict = dict[str, Tensor]
+
+
+def leading_slice(shape: torch.Size | tuple[int, ...]) -> tuple[slice, ...]:
+    return tuple(slice(0, n) for n in shape)
+
+
+def slice_state(full: StateDict, like: StateDict) -> StateDict:
+    """The part of `full` (a supernet) that a smaller model with state `like` holds: the same
+    keys, each the leading slice of its full tensor."""
+    sliced = {}
+    for key, target in like.items():
+        source = full[key]
+        if source.shape == target.shape:
+            sliced[key] = source.clone()
+        else:
+            if source.dim() != target.dim() or any(t > s for t, s in
+                                                   zip(target.shape, source.shape, strict=True)):
+                raise ValueError(f"{key}: {tuple(target.shape)} is not a slice of "
+                                 f"{tuple(source.shape)}")
+            sliced[key] = source[leading_slice(target.shape)].clone()
+    return sliced
+
+
+def mix_states(personal: StateDict, shared: StateDict, personal_share: float) -> StateDict:
+    """personal_share * personal + (1 - personal_share) * shared, key by key (SplitGP's lambda)."""
+    return {key: (personal_share * value + (1.0 - personal_share) * shared[key]
+                  if value.is_floating_point() else value.clone())
+            for key, value in personal.items()}
+
+
+@dataclass
+class SliceAccumulator:
+    """Running weighted sum of state dicts that are leading slices of a reference shape."""
+
+    reference: StateDict
+    weighted_sum: StateDict = field(init=False)
+    coverage: StateDict = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.weighted_sum = {k: torch.zeros_like(v, dtype=torch.float32)
+                             for k, v in self.reference.items() if v.is_floating_point()}
+        self.coverage = {k: torch.zeros_like(v, dtype=torch.float32)
+                         for k, v in self.weighted_sum.items()}
+
+    def add(self, state: StateDict, weight: float) -> None:
+        if weight <= 0:
+            return
+        for key, value in state.items():
+            if key not in self.weighted_sum:
+                continue  # integer buffers (e.g. BatchNorm counters) are not averaged
+            window = leading_slice(value.shape)
+            self.weighted_sum[key][window] += weight * value.float()
+            self.coverage[key][window] += weight
+
+    def merge(self, other: SliceAccumulator) -> None:
+        for key in self.weighted_sum:
+            self.weighted_sum[key] += other.weighted_sum[key]
+            self.coverage[key] += other.coverage[key]
+
+    @property
+    def total_weight(self) -> float:
+        return max((float(c.max()) for c in self.coverage.values()), default=0.0)
+
+    def average(self, fallback: StateDict) -> StateDict:
+        """Coverage-weighted mean; entries no update covered keep `fallback`'s value."""
+        result = {}
+        for key, value in fallback.items():
+            if key not in self.weighted_sum:
+                result[key] = value.clone()
+                continue
+            cover = self.coverage[key]
+            mean = self.weighted_sum[key] / cover.clamp_min(1e-12)
+            result[key] = torch.where(cover > 0, mean, value.float()).to(value.dtype)
+        return result
+
+
+@dataclass
+class UpdateAccumulator:
+    """Named SliceAccumulators, one per model component (e.g. 'server', 'extractor/<arch>')."""
+
+    parts: dict[str, SliceAccumulator] = field(default_factory=dict)
+
+    def add(self, component: str, state: StateDict, weight: float,
+            reference: StateDict) -> None:
+        if component not in self.parts:
+            self.parts[component] = SliceAccumulator(reference)
+        self.parts[component].add(state, weight)
+
+    def merge(self, other: UpdateAccumulator) -> None:
+        for name, part in other.parts.items():
+            if name in self.parts:
+                self.parts[name].merge(part)
+            else:
+                self.parts[name] = part
+
+    def average_into(self, components: dict[str, StateDict]) -> dict[str, StateDict]:
+        """New component states: averaged where updates arrived, unchanged elsewhere."""
+        return {name: (self.parts[name].average(state) if name in self.parts else state)
+                for name, state in components.items()}

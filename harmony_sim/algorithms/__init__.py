@@ -1,0 +1,10 @@
+"""Training algorithms, looked up by name: each is one class with a few hooks (base.Algorithm)."""
+
+from harmony_sim.algorithms.base import Algorithm, ClientModels, GlobalModel, ModelContext
+from harmony_sim.algorithms.registry import ALGORITHMS, create_algorithm
+
+# Importing an algorithm module registers it.
+from harmony_sim.algorithms import splitgp  # noqa: E402,F401  isort: skip
+
+__all__ = ["ALGORITHMS", "Algorithm", "ClientModels", "GlobalModel", "ModelContext",
+           "create_algorithm"]

@@ -1,0 +1,58 @@
+"""Console output: a progress bar over rounds with live accuracy, and the closing summary table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+console = Console(stderr=False)
+
+
+class RoundProgress(AbstractContextManager["RoundProgress"]):
+    """A rich progress bar over rounds; `update` shows the latest metrics beside it."""
+
+    def __init__(self, rounds: int, title: str, enabled: bool = True) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
+            console=console, disable=not enabled)
+        self._task = self._progress.add_task(title, total=rounds, status="")
+
+    def __enter__(self) -> RoundProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def advance(self, status: str) -> None:
+        self._progress.update(self._task, advance=1, status=status)
+
+
+def print_summary(title: str, final: Mapping[str, Any], ratios: Sequence[float]) -> None:
+    """Accuracy per OOD ratio (device / server / hybrid / fallback) as one table."""
+    table = Table(title=title)
+    table.add_column("OOD ratio p", justify="right")
+    for name in ("device acc", "server acc", "hybrid acc", "fallback rate"):
+        table.add_column(name, justify="right")
+    for ratio in ratios:
+        cells = [final.get(f"{m}@p{ratio:g}") for m in
+                 ("device_acc", "server_acc", "hybrid_acc", "fallback_rate")]
+        table.add_row(f"{ratio:g}", *(_fmt(c) for c in cells))
+    console.print(table)
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None or value != value else f"{value:.3f}"

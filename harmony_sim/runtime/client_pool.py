@@ -1,0 +1,172 @@
+"""A pool hosts many virtual clients in one process and runs them in turn.
+
+Thousands of clients cannot each own a process, so each pool keeps its clients compactly
+(index arrays, architecture, personal weights once a client has trained) and builds their
+models from a per-architecture module cache. The server-side step runs here on a replica of the
+back end (SplitFed-V1 style); the server actor merges the replicas after the round."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from harmony_sim.aggregation import UpdateAccumulator
+from harmony_sim.algorithms import GlobalModel, ModelContext, create_algorithm
+from harmony_sim.algorithms.base import PersonalState
+from harmony_sim.algorithms.split_protocol import ReceivedMessage
+from harmony_sim.data import ClientData, Dataset
+from harmony_sim.evaluation import ClientEvaluation, exit_entropy
+from harmony_sim.models import ArchSpec, CutSpec
+from harmony_sim.scenario import Scenario
+from harmony_sim.seeding import torch_generator
+
+EVAL_BATCH = 512
+
+
+@dataclass(frozen=True)
+class VirtualClient:
+    """One simulated client: its data, its architecture and the device it stands for."""
+
+    data: ClientData
+    arch: ArchSpec
+    tier: str = "default"
+    profile: str = "default"
+
+    @property
+    def client_id(self) -> int:
+        return self.data.client_id
+
+
+@dataclass
+class ClientRoundReport:
+    """What one client did in one round (host compute time and bytes over its link)."""
+
+    client_id: int
+    tier: str
+    arch: str
+    samples: int
+    batches: int
+    exit_loss: float
+    server_loss: float
+    uplink_bytes: int
+    downlink_bytes: int
+    compute_s: float
+
+
+@dataclass
+class PoolRoundResult:
+    updates: UpdateAccumulator
+    reports: list[ClientRoundReport]
+
+
+def model_context(scenario: Scenario, dataset: Dataset) -> ModelContext:
+    return ModelContext(in_channels=dataset.input_shape[0], num_classes=dataset.num_classes,
+                        cut=CutSpec(scenario.model.cut_channels, scenario.model.cut_size),
+                        norm=scenario.model.norm)
+
+
+class ClientPool:
+    """Plain class (a Ray actor via runtime.backends, or used in-process)."""
+
+    def __init__(self, scenario: Scenario, dataset: Dataset, clients: Sequence[VirtualClient],
+                 threads: int = 1, record_server_messages: bool = False) -> None:
+        torch.set_num_threads(threads)
+        self.scenario = scenario
+        self.dataset = dataset
+        self.clients = {c.client_id: c for c in clients}
+        self.algorithm = create_algorithm(scenario, model_context(scenario, dataset))
+        self.personal: dict[int, PersonalState] = {}
+        self.record_server_messages = record_server_messages
+        self.server_messages: list[ReceivedMessage] = []
+
+    def hosted_clients(self) -> list[int]:
+        return sorted(self.clients)
+
+    def train_round(self, round_idx: int, client_ids: Sequence[int],
+                    global_model: GlobalModel) -> PoolRoundResult:
+        """Train each client in turn; return the summed updates and one report per client."""
+        algorithm = self.algorithm
+        updates = UpdateAccumulator()
+        reports = []
+        for cid in sorted(client_ids):
+            client = self.clients[cid]
+            started = time.perf_counter()
+            models = algorithm.client_models(client.arch, global_model, self.personal.get(cid))
+            # SplitFed-V1: each client trains its own copy of the back end from the global state;
+            # copies are averaged, so no client's classes overwrite another's mid-round and the
+            # result does not depend on how clients are spread over pools.
+            server = algorithm.server_replica(global_model)
+            if server is not None:
+                server.record = self.record_server_messages
+            stats = algorithm.train_client(models, self._batches(client, round_idx), server)
+            algorithm.contribute(models, float(stats.samples), global_model, updates)
+            if server is not None:
+                algorithm.contribute_server(server, global_model, updates)
+                self.server_messages.extend(server.received)
+            self.personal[cid] = algorithm.personal_state(models)
+            reports.append(ClientRoundReport(
+                client_id=cid, tier=client.tier, arch=client.arch.id, samples=stats.samples,
+                batches=stats.batches, exit_loss=stats.exit_loss / max(stats.batches, 1),
+                server_loss=stats.server_loss / max(stats.batches, 1),
+                uplink_bytes=stats.traffic.uplink_bytes,
+                downlink_bytes=stats.traffic.downlink_bytes,
+                compute_s=time.perf_counter() - started))
+        return PoolRoundResult(updates, reports)
+
+    def _batches(self, client: VirtualClient, round_idx: int) -> Iterator[tuple[torch.Tensor,
+                                                                                 torch.Tensor]]:
+        """Seeded shuffled mini-batches of the client's train samples, for every local epoch."""
+        training = self.scenario.training
+        idx = client.data.train_idx
+        x = torch.from_numpy(self.dataset.train_x[idx])  # fancy indexing copies: writable
+        y = torch.from_numpy(self.dataset.train_y[idx])
+        generator = torch_generator(self.scenario.seed, "batches", client.client_id, round_idx)
+        for _ in range(training.local_epochs):
+            order = torch.randperm(len(y), generator=generator)
+            for start in range(0, len(y), training.batch_size):
+                chosen = order[start:start + training.batch_size]
+                if len(chosen) > 1 or len(y) == 1:  # a lone straggler sample adds only noise
+                    yield x[chosen], y[chosen]
+
+    def evaluate(self, client_ids: Sequence[int],
+                 global_model: GlobalModel) -> list[ClientEvaluation]:
+        """Per-sample exit and server predictions on each client's ID + OOD test set."""
+        algorithm = self.algorithm
+        server = algorithm.server_for_inference(global_model)
+        results = []
+        for cid in sorted(client_ids):
+            client = self.clients[cid]
+            models = algorithm.client_models(client.arch, global_model, self.personal.get(cid))
+            idx = np.concatenate([client.data.test_id_idx, client.data.test_ood_idx])
+            x = torch.from_numpy(self.dataset.test_x[idx])
+            exit_parts, server_parts = [], []
+            for start in range(0, len(idx), EVAL_BATCH):
+                exit_logits, server_logits = algorithm.predict(models, server,
+                                                               x[start:start + EVAL_BATCH])
+                exit_parts.append(exit_logits)
+                server_parts.append(server_logits)
+            exit_logits = None if exit_parts[0] is None else torch.cat(exit_parts)
+            server_logits = None if server_parts[0] is None else torch.cat(server_parts)
+            is_ood = np.zeros(len(idx), dtype=bool)
+            is_ood[len(client.data.test_id_idx):] = True
+            results.append(ClientEvaluation(
+                client_id=cid, tier=client.tier, arch=client.arch.id,
+                n_train=len(client.data.train_idx),
+                labels=self.dataset.test_y[idx].astype(np.int16), is_ood=is_ood,
+                exit_pred=None if exit_logits is None
+                else exit_logits.argmax(1).numpy().astype(np.int16),
+                exit_entropy=None if exit_logits is None
+                else exit_entropy(exit_logits).numpy().astype(np.float32),
+                exit_confidence=None if exit_logits is None
+                else exit_logits.softmax(1).amax(1).numpy().astype(np.float32),
+                server_pred=None if server_logits is None
+                else server_logits.argmax(1).numpy().astype(np.int16)))
+        return results
+
+    def received_server_messages(self) -> list[ReceivedMessage]:
+        """Messages the server side received (only when constructed with recording on)."""
+        return list(self.server_messages)

@@ -1,0 +1,116 @@
+"""Read a scenario YAML, apply `--set` overrides and turn every problem into one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from harmony_sim.errors import UserInputError
+from harmony_sim.scenario.schema import Scenario
+
+
+def load_scenario(path: str | Path | None, overrides: list[str] | None = None) -> Scenario:
+    """Load and validate `path` (None: the built-in quickstart defaults) with `key.path=value`
+    overrides applied; raises UserInputError with a one-line message on any problem."""
+    source = str(path) if path is not None else "<defaults>"
+    raw: dict[str, Any] = {}
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise UserInputError(f"{source}: no such scenario file; pass a path to a YAML file "
+                                 "such as scenarios/quickstart.yaml")
+        try:
+            loaded = yaml.safe_load(file.read_text())
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            raise UserInputError(f"{source}: YAML syntax error{where}: {problem}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise UserInputError(f"{source}: the top level must be a mapping of sections "
+                                 f"(data, model, clients, ...), got {type(loaded).__name__}")
+        raw = loaded
+    for override in overrides or []:
+        apply_override(raw, override)
+    return scenario_from_dict(raw, source)
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Set `a.b.c=value` in the nested dict; the value is parsed as YAML (3, 0.5, true, [1, 2])."""
+    key, sep, text = override.partition("=")
+    if not sep or not key.strip():
+        raise UserInputError(f"--set {override!r}: expected KEY.PATH=VALUE, "
+                             "e.g. --set training.rounds=3")
+    parts = key.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise UserInputError(f"--set {override!r}: {part!r} is a value, not a section")
+        node = child
+    try:
+        node[parts[-1]] = yaml.safe_load(text)
+    except yaml.YAMLError:
+        node[parts[-1]] = text
+
+
+def scenario_from_dict(raw: dict[str, Any], source: str = "<dict>") -> Scenario:
+    """Validate a raw mapping into a Scenario, then check registered names."""
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise UserInputError(f"{source}: {describe_validation_error(exc, Scenario)}") from None
+    check_registered_names(scenario, source)
+    return scenario
+
+
+def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> str:
+    """First error as 'field.path: what is wrong (got X); allowed ...', plus a count of others."""
+    errors = exc.errors()
+    first = errors[0]
+    loc = [str(p) for p in first["loc"]]
+    path = ".".join(loc) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        allowed = _allowed_fields(model, loc[:-1])
+        message = f"{path}: unknown field; allowed here: {', '.join(allowed)}"
+    else:
+        got = first.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        message = f"{path}: {first['msg'].removeprefix('Value error, ')}{shown}"
+    if len(errors) > 1:
+        message += f" [and {len(errors) - 1} more problem(s)]"
+    return message
+
+
+def _allowed_fields(model: type[BaseModel], loc: list[str]) -> list[str]:
+    for part in loc:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None) if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def check_registered_names(scenario: Scenario, source: str) -> None:
+    """Names that refer to registries (dataset, model family, algorithm) must exist."""
+    # Imported here: the registries pull in torch, which plain schema checks do not need.
+    from harmony_sim.algorithms import ALGORITHMS
+    from harmony_sim.data import DATASETS
+    from harmony_sim.models import FAMILIES
+
+    named = [("data.dataset", scenario.data.dataset, DATASETS),
+             ("model.family", scenario.model.family, FAMILIES),
+             ("algorithm.name", scenario.algorithm.name, ALGORITHMS)]
+    for i, tier in enumerate(scenario.clients.tiers):
+        if tier.arch is not None:
+            named.append((f"clients.tiers.{i}.arch.family", tier.arch.family, FAMILIES))
+    for field, value, registry in named:
+        if value not in registry:
+            raise UserInputError(f"{source}: {field}: unknown {registry.kind} {value!r}; "
+                                 f"choose one of: {', '.join(registry.names())}")

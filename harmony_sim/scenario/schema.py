@@ -1,0 +1,160 @@
+"""Pydantic models for a scenario YAML: one sub-model per concern, every field checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class StrictModel(BaseModel):
+    """Base for every section: unknown keys are errors, values are checked on assignment too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class DataConfig(StrictModel):
+    """Which dataset, and how it is split into clients with in-distribution (ID) classes."""
+
+    dataset: str = Field("mnist5k", description="registered dataset name, see harmony_sim.data")
+    root: Path | None = Field(None, description="local folder for torchvision datasets")
+    download: bool = Field(False, description="let torchvision datasets download into root")
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="held-out share when the "
+                                 "dataset has no test split of its own")
+    partition: Literal["shards", "dirichlet"] = "shards"
+    classes_per_client: int = Field(3, ge=1, description="ID classes per client (shards)")
+    dirichlet_alpha: float = Field(0.5, gt=0.0, description="concentration (dirichlet)")
+    id_min_share: float = Field(0.1, gt=0.0, le=1.0, description="dirichlet: a class is ID for a "
+                                "client when it holds at least this share of its train samples")
+    test_samples_per_client: int = Field(60, ge=1, description="ID test samples per client")
+    synthetic_samples: int = Field(20000, ge=100, description="size of the synthetic dataset")
+
+
+class ModelConfig(StrictModel):
+    """The split model: extractor family/width/depth, the common cut tensor and norm layer."""
+
+    family: str = Field("plain_cnn", description="registered model family")
+    width: float = Field(1.0, gt=0.0, le=4.0, description="channel width multiplier")
+    depth: int = Field(1, ge=1, le=8, description="blocks per stage")
+    cut_channels: int = Field(32, ge=1, le=512)
+    cut_size: int = Field(7, ge=1, le=64, description="cut tensor height = width")
+    norm: Literal["group", "batch", "none"] = "group"
+
+
+class ArchConfig(StrictModel):
+    """A fixed extractor architecture (family x width x depth)."""
+
+    family: str = Field(description="registered model family")
+    width: float = Field(1.0, gt=0.0, le=4.0)
+    depth: int = Field(1, ge=1, le=8)
+
+
+class TierConfig(StrictModel):
+    """A device tier: a share of the clients, the device profile they run on and, optionally,
+    a fixed architecture (otherwise the architecture is chosen to fit the profile)."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    share: float = Field(gt=0.0, description="relative share of clients in this tier")
+    profile: str | None = Field(None, description="device profile name (device_profiles/)")
+    arch: ArchConfig | None = None
+
+
+class ClientsConfig(StrictModel):
+    """How many clients exist, how many take part in each round, and their device tiers."""
+
+    count: int = Field(20, ge=1, le=1_000_000)
+    per_round: int = Field(10, ge=1, description="participants sampled per round")
+    tiers: list[TierConfig] = Field(default_factory=list, description="empty: one tier that "
+                                    "uses the `model` section's architecture")
+
+    @field_validator("tiers")
+    @classmethod
+    def _unique_tier_names(cls, tiers: list[TierConfig]) -> list[TierConfig]:
+        names = [t.name for t in tiers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"tier names must be unique; repeated: {', '.join(duplicates)}")
+        return tiers
+
+    @model_validator(mode="after")
+    def _per_round_fits(self) -> ClientsConfig:
+        if self.per_round > self.count:
+            raise ValueError(f"per_round ({self.per_round}) exceeds count ({self.count}); "
+                             "lower clients.per_round")
+        return self
+
+
+class TrainingConfig(StrictModel):
+    """Rounds and local optimisation."""
+
+    rounds: int = Field(15, ge=1, le=100_000)
+    local_epochs: int = Field(2, ge=1, le=100)
+    batch_size: int = Field(16, ge=1, le=4096)
+    lr: float = Field(0.05, gt=0.0, le=10.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+
+
+class AlgorithmConfig(StrictModel):
+    """The training algorithm and its knobs (see docs in harmony_sim.algorithms)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+    name: str = Field("splitgp", description="registered algorithm name")
+    gamma: float = Field(0.5, ge=0.0, le=1.0, description="weight of the exit loss")
+    lam: float = Field(0.2, ge=0.0, le=1.0, alias="lambda",
+                       description="personal share when mixing personal and global weights")
+
+
+class EvaluationConfig(StrictModel):
+    """Hybrid inference evaluation: OOD ratios, exit rule and when to evaluate."""
+
+    ood_ratios: list[float] = Field(default_factory=lambda: [0.0, 0.5, 1.0])
+    exit_threshold: float = Field(0.4, ge=0.0, le=1.0, description="normalised entropy above "
+                                  "which a sample falls back to the server")
+    every: int = Field(0, ge=0, description="evaluate every N rounds (0: round 0 and last only)")
+    max_clients: int | None = Field(None, ge=1, description="evaluate at most this many clients "
+                                     "(seeded sample); null: all")
+
+    @field_validator("ood_ratios")
+    @classmethod
+    def _ratios_in_range(cls, ratios: list[float]) -> list[float]:
+        if not ratios:
+            raise ValueError("give at least one OOD ratio, e.g. [0.0, 0.5, 1.0]")
+        bad = [r for r in ratios if not 0.0 <= r <= 10.0]
+        if bad:
+            raise ValueError(f"OOD ratios must lie in [0, 10], got {bad}")
+        return sorted(set(ratios))
+
+
+class RuntimeConfig(StrictModel):
+    """Where clients run: a Ray instance (local or a cluster) or in-process."""
+
+    backend: Literal["ray", "local"] = "ray"
+    address: str | None = Field(None, description="Ray cluster address; null starts a local one")
+    pool_actors: int | None = Field(None, ge=1, description="client pool actors; null: one per "
+                                    "CPU Ray reports (at most 8)")
+    threads_per_actor: int = Field(1, ge=1, le=256, description="torch threads per pool actor")
+
+
+class OutputConfig(StrictModel):
+    """Where results go."""
+
+    dir: Path = Field(Path("results"), description="parent folder of run directories")
+    plots: bool = True
+
+
+class Scenario(StrictModel):
+    """One simulation run. Defaults are the quickstart scenario."""
+
+    name: str = Field("quickstart", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = Field(0, ge=0)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    clients: ClientsConfig = Field(default_factory=ClientsConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
