@@ -1,0 +1,56 @@
+"""Find and load device profiles: `device_profiles/<name>.yaml`, validated into DeviceProfile."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from harmony_sim.devices.profile import DeviceProfile
+from harmony_sim.errors import UserInputError
+
+PROFILES_ENV = "HARMONY_SIM_PROFILES"
+
+
+def profiles_dir() -> Path:
+    """$HARMONY_SIM_PROFILES, else the repository's device_profiles/ beside the package."""
+    override = os.environ.get(PROFILES_ENV)
+    return Path(override) if override else Path(__file__).resolve().parents[2] / "device_profiles"
+
+
+def available_profiles(directory: Path | None = None) -> list[str]:
+    folder = directory or profiles_dir()
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def load_profile_file(path: Path) -> DeviceProfile:
+    """Validate one profile YAML; any problem is a one-line UserInputError naming the field."""
+    from harmony_sim.scenario.loading import describe_validation_error
+
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise UserInputError(f"{path}: cannot read profile ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise UserInputError(f"{path}: YAML syntax error: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise UserInputError(f"{path}: a profile must be a mapping of fields (name, tier, ...)")
+    try:
+        return DeviceProfile.model_validate(raw)
+    except ValidationError as exc:
+        raise UserInputError(f"{path}: {describe_validation_error(exc, DeviceProfile)}") from None
+
+
+@cache
+def load_profile(name: str, directory: Path | None = None) -> DeviceProfile:
+    """The profile called `name` (file stem) from `directory` (default: profiles_dir())."""
+    folder = directory or profiles_dir()
+    path = folder / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(available_profiles(folder)) or "(none found)"
+        raise UserInputError(f"device profile {name!r} not found in {folder}; choose one of: "
+                             f"{known}")
+    return load_profile_file(path)
