@@ -8,7 +8,7 @@ update to the pool's accumulator), `personal_state` (what the client keeps). Eva
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -100,7 +100,7 @@ class Algorithm(ABC):
         return f"head/{arch.id}"
 
     # ---- builders (cached per pool: building modules per client would dominate a round) ------
-    def _cached(self, kind: str, key: str, build) -> nn.Module:  # noqa: ANN001
+    def _cached(self, kind: str, key: str, build: Callable[[], nn.Module]) -> nn.Module:
         module = self._module_cache.get((kind, key))
         if module is None:
             module = self._module_cache[(kind, key)] = build()

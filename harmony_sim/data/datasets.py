@@ -123,9 +123,9 @@ def _torchvision_loader(name: str, class_name: str, split_kw: str = "train") -> 
 
 
 def _torchvision_arrays(ds: object) -> tuple[np.ndarray, np.ndarray]:
-    data = np.asarray(getattr(ds, "data"), dtype=np.float32) / 255.0
+    data = np.asarray(ds.data, dtype=np.float32) / 255.0
     labels = np.asarray(getattr(ds, "targets", None) if hasattr(ds, "targets")
-                        else getattr(ds, "labels"), dtype=np.int64)
+                        else ds.labels, dtype=np.int64)
     if data.ndim == 3:  # (N, H, W) greyscale
         data = data[:, None]
     elif data.shape[-1] in (1, 3):  # (N, H, W, C) as CIFAR stores it

@@ -1,4 +1,4 @@
-"""Split models: per-family extractors ending in a common cut tensor, exit heads, server back end."""
+"""Split models: per-family extractors to a common cut tensor, exit heads, server back end."""
 
 from harmony_sim.models.architecture import ArchSpec, CutSpec
 from harmony_sim.models.families import FAMILIES

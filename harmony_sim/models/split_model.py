@@ -1,4 +1,4 @@
-"""The split: extractor (family trunk + cut adapter) -> cut tensor -> exit head | server back end."""
+"""The split: extractor (trunk + cut adapter) -> cut tensor -> exit head | server back end."""
 
 from __future__ import annotations
 

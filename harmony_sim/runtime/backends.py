@@ -50,7 +50,7 @@ class Runtime(ABC):
     @abstractmethod
     def global_model(self) -> GlobalModel: ...
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook: in-process runtimes hold nothing)
         """Release processes the runtime started."""
 
 
