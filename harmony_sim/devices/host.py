@@ -119,7 +119,8 @@ def _tables(m: HostMeasurement) -> list[Table]:
                                               f"(efficiency {m.efficiency:.2f})")]:
         info.add_row(key, value)
     bench = Table(title=f"catalogue micro-benchmark (batch {m.timings[0].batch})")
-    for column in ("arch", "params", "train MFLOP/sample", "fwd ms/sample", "train ms/step",
+    bench.add_column("arch", no_wrap=True)
+    for column in ("params", "train MFLOP/sample", "fwd ms/sample", "train ms/step",
                    "train GFLOP/s"):
         bench.add_column(column, justify="right")
     for cost, timing in zip(m.costs, m.timings, strict=True):
