@@ -44,10 +44,14 @@ def load_profile_file(path: Path) -> DeviceProfile:
         raise UserInputError(f"{path}: {describe_validation_error(exc, DeviceProfile)}") from None
 
 
-@cache
 def load_profile(name: str, directory: Path | None = None) -> DeviceProfile:
-    """The profile called `name` (file stem) from `directory` (default: profiles_dir())."""
-    folder = directory or profiles_dir()
+    """The profile called `name` (file stem) from `directory` (default: profiles_dir(), read
+    when called, so a changed $HARMONY_SIM_PROFILES is honoured)."""
+    return _load_profile(name, (directory or profiles_dir()).resolve())
+
+
+@cache
+def _load_profile(name: str, folder: Path) -> DeviceProfile:
     path = folder / f"{name}.yaml"
     if not path.is_file():
         known = ", ".join(available_profiles(folder)) or "(none found)"

@@ -42,10 +42,12 @@ def print_architectures(tiers: Sequence[TierPlan], host_gflops: float | None) ->
     title = "architectures per tier" + (f" (host {host_gflops:.1f} GFLOP/s)"
                                         if host_gflops else "")
     table = Table(title=title)
-    for name in ("tier", "profile", "clients", "arch", "params", "train MFLOP/sample",
-                 "peak train MB", "cut bytes/sample", "device ms/step"):
+    table.caption = ("FLOPs per sample (client side: extractor + exit head); peak memory: "
+                     "estimated training working set at the batch size")
+    for name in ("tier", "profile", "n", "arch", "params", "train MFLOP", "peak MB",
+                 "cut B", "device ms/step"):
         table.add_column(name, justify="left" if name in ("tier", "profile", "arch") else "right",
-                         no_wrap=name == "arch")
+                         no_wrap=name in ("arch", "profile"))
     for row in tier_rows(tiers):
         if not row["arch"]:
             table.add_row(row["tier"], row["profile"], str(row["clients"]),
