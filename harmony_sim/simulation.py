@@ -10,8 +10,8 @@ from enum import Enum
 from typing import Any
 
 from harmony_sim.console import RoundProgress, console, print_summary
-from harmony_sim.devices.report import print_architectures, write_architectures
 from harmony_sim.data import load_dataset
+from harmony_sim.devices.report import print_architectures, write_architectures
 from harmony_sim.evaluation import ClientEvaluation, summarise_evaluations
 from harmony_sim.evaluation.hybrid import metric_name, per_client_rows
 from harmony_sim.population import plan_population
