@@ -20,7 +20,7 @@ from harmony_sim.devices.fitting import (
 )
 from harmony_sim.errors import UserInputError
 from harmony_sim.models import FAMILIES, ArchSpec, CutSpec
-from harmony_sim.models.cost import ArchCost, ModelContext, arch_cost
+from harmony_sim.models.cost import ArchCost, CostContext, arch_cost
 from harmony_sim.runtime import VirtualClient
 from harmony_sim.scenario import Scenario
 from harmony_sim.scenario.schema import TierConfig
@@ -88,13 +88,13 @@ class Population:
         return [c.client_id for c in self.clients]
 
 
-def model_context(scenario: Scenario, dataset: Dataset) -> ModelContext:
-    return ModelContext(dataset.input_shape, dataset.num_classes,
+def cost_context(scenario: Scenario, dataset: Dataset) -> CostContext:
+    return CostContext(dataset.input_shape, dataset.num_classes,
                         CutSpec(scenario.model.cut_channels, scenario.model.cut_size),
                         scenario.model.norm)
 
 
-def candidates(scenario: Scenario, ctx: ModelContext) -> list[Candidate]:
+def candidates(scenario: Scenario, ctx: CostContext) -> list[Candidate]:
     """The selection catalogue: families x widths x depths with their costs."""
     sel = scenario.clients.selection
     families = sel.families or FAMILIES.names()
@@ -107,7 +107,7 @@ def tier_profile(tier: TierConfig | None) -> DeviceProfile | None:
     return load_profile(tier.profile) if tier is not None and tier.profile else None
 
 
-def plan_tier(scenario: Scenario, tier: TierConfig | None, count: int, ctx: ModelContext,
+def plan_tier(scenario: Scenario, tier: TierConfig | None, count: int, ctx: CostContext,
               catalogue: list[Candidate] | None) -> TierPlan:
     """Fixed architecture (checked against the profile) or the policy's pick."""
     sel = scenario.clients.selection
@@ -141,7 +141,7 @@ def plan_tier(scenario: Scenario, tier: TierConfig | None, count: int, ctx: Mode
                     pick.cost, step)
 
 
-def host_gflops(scenario: Scenario, ctx: ModelContext, archs: list[ArchSpec]) -> float:
+def host_gflops(scenario: Scenario, ctx: CostContext, archs: list[ArchSpec]) -> float:
     """This host's training GFLOP/s: from the scenario's host profile, else measured now on the
     architectures in use (a short micro-benchmark with the pools' thread count)."""
     from harmony_sim.devices.host import measure_host
@@ -158,7 +158,7 @@ def host_gflops(scenario: Scenario, ctx: ModelContext, archs: list[ArchSpec]) ->
 
 def plan_population(scenario: Scenario, dataset: Dataset) -> Population:
     """Partition the data, plan every tier, then build the clients that take part."""
-    ctx = model_context(scenario, dataset)
+    ctx = cost_context(scenario, dataset)
     tiers = scenario.clients.tiers
     labels = assign_tiers(scenario)
     catalogue = None if scenario.clients.selection.policy == "fixed" else \

@@ -21,7 +21,7 @@ from harmony_sim.devices.hardware import HostInfo, host_info
 from harmony_sim.devices.profile import DeviceProfile
 from harmony_sim.errors import UserInputError
 from harmony_sim.models import FAMILIES, ArchSpec, CutSpec
-from harmony_sim.models.cost import ArchCost, ModelContext, arch_cost
+from harmony_sim.models.cost import ArchCost, CostContext, arch_cost
 
 # The host's own link is not measured (that needs a server to talk to); a written profile takes
 # Ookla's global fixed-broadband medians (Speedtest Global Index, September 2020: 85.73 Mbps
@@ -54,7 +54,7 @@ def catalogue(families: Sequence[str] | None, widths: Sequence[float],
     return [ArchSpec(f, w, d) for f in names for w in widths for d in depths]
 
 
-def measure_host(archs: Sequence[ArchSpec], ctx: ModelContext, batch: int, threads: int,
+def measure_host(archs: Sequence[ArchSpec], ctx: CostContext, batch: int, threads: int,
                  repeats: int = 5) -> HostMeasurement:
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -159,7 +159,7 @@ def profile_command(argv: Sequence[str]) -> int:
             raise UserInputError(f"{flag}: must be at least 1 (got {value})")
     info = host_info()
     threads = args.threads or info.usable_cores
-    ctx = ModelContext(tuple(args.input_shape), args.classes, CutSpec(32, 7))  # type: ignore[arg-type]
+    ctx = CostContext(tuple(args.input_shape), args.classes, CutSpec(32, 7))  # type: ignore[arg-type]
     archs = catalogue(args.families, args.widths, args.depths)
     measurement = measure_host(archs, ctx, args.batch, threads, args.repeats)
     for table in _tables(measurement):

@@ -50,7 +50,7 @@ def cut_bytes_per_sample(cut: CutSpec, bytes_per_value: int = FP32_BYTES) -> int
 
 
 @dataclass(frozen=True)
-class ModelContext:
+class CostContext:
     """What fixes an architecture's cost besides the ArchSpec: input shape, classes, cut, norm."""
 
     input_shape: tuple[int, int, int]
@@ -103,7 +103,7 @@ def saved_activation_bytes(module: nn.Module, x: torch.Tensor) -> int:
     return sum(storages.values())
 
 
-def client_side_module(arch: ArchSpec, ctx: ModelContext) -> nn.Module:
+def client_side_module(arch: ArchSpec, ctx: CostContext) -> nn.Module:
     """Extractor followed by the exit head: what a client trains."""
     from harmony_sim.models.split_model import build_exit_head, build_extractor
 
@@ -112,7 +112,7 @@ def client_side_module(arch: ArchSpec, ctx: ModelContext) -> nn.Module:
 
 
 @cache
-def arch_cost(arch: ArchSpec, ctx: ModelContext, batch: int, momentum: bool = True) -> ArchCost:
+def arch_cost(arch: ArchSpec, ctx: CostContext, batch: int, momentum: bool = True) -> ArchCost:
     """Params, FLOPs, cut bytes and estimated peak training memory of `arch`'s client side."""
     module = client_side_module(arch, ctx)
     cost = module_cost(module, ctx.input_shape)
