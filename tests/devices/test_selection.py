@@ -139,3 +139,20 @@ def test_unknown_selection_family_is_one_line(tiny_scenario: Callable[..., Scena
     with pytest.raises(UserInputError, match="clients.selection.families.0: unknown model"):
         tiny_scenario(clients={"count": 6, "per_round": 6,
                                "selection": {"families": ["vit"]}})
+
+
+def test_without_profiles_nothing_changes(tiny_scenario: Callable[..., Scenario]) -> None:
+    scenario = tiny_scenario()
+    population = plan_population(scenario, load_dataset(scenario.data, scenario.seed))
+    assert population.host_gflops is None and population.excluded == []
+    assert {c.arch for c in population.clients} == {ArchSpec("plain_cnn", 0.5, 1)}
+    assert all(c.time_scale == 1.0 and c.threads is None for c in population.clients)
+
+
+def test_pool_memory_request_is_the_largest_client(tiny_scenario: Callable[..., Scenario]) -> None:
+    from harmony_sim.runtime.backends import pool_memory
+
+    scenario = tiny_scenario(clients=three_tiers(latency_budget_ms=3.0)["clients"])
+    clients = plan_population(scenario, load_dataset(scenario.data, scenario.seed)).clients
+    assert pool_memory(clients) == {"memory": max(c.memory_bytes for c in clients)}
+    assert pool_memory([]) == {}
