@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from harmony_sim.data import Dataset, partition_clients
-from harmony_sim.devices import DeviceProfile, load_profile, load_profile_file
+from harmony_sim.devices import DeviceProfile, resolve_profile
 from harmony_sim.devices.fitting import (
     Candidate,
     device_step_ms,
@@ -104,7 +103,7 @@ def candidates(scenario: Scenario, ctx: CostContext) -> list[Candidate]:
 
 
 def tier_profile(tier: TierConfig | None) -> DeviceProfile | None:
-    return load_profile(tier.profile) if tier is not None and tier.profile else None
+    return resolve_profile(tier.profile) if tier is not None and tier.profile else None
 
 
 def plan_tier(scenario: Scenario, tier: TierConfig | None, count: int, ctx: CostContext,
@@ -148,10 +147,7 @@ def host_gflops(scenario: Scenario, ctx: CostContext, archs: list[ArchSpec]) -> 
 
     named = scenario.clients.selection.host_profile
     if named:
-        path = Path(named)
-        profile = load_profile_file(path) if path.suffix in (".yaml", ".yml") else \
-            load_profile(named)
-        return profile.compute_gflops
+        return resolve_profile(named).compute_gflops
     threads = scenario.runtime.threads_per_actor
     return measure_host(archs, ctx, scenario.training.batch_size, threads, repeats=3).train_gflops
 

@@ -21,6 +21,14 @@ def profiles_dir() -> Path:
     return Path(override) if override else Path(__file__).resolve().parents[2] / "device_profiles"
 
 
+def resolve_profile(ref: str) -> DeviceProfile:
+    """A profile by name (device_profiles/<name>.yaml) or by path to a YAML file, such as the
+    host profile `python -m harmony_sim profile --out host.yaml` writes."""
+    if ref.endswith((".yaml", ".yml")):
+        return load_profile_file(Path(ref))
+    return load_profile(ref)
+
+
 def available_profiles(directory: Path | None = None) -> list[str]:
     folder = directory or profiles_dir()
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []

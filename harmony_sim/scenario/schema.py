@@ -56,7 +56,8 @@ class TierConfig(StrictModel):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     share: float = Field(gt=0.0, description="relative share of clients in this tier")
-    profile: str | None = Field(None, description="device profile name (device_profiles/)")
+    profile: str | None = Field(None, description="device profile name (device_profiles/) or "
+                                "path to a profile YAML")
     arch: ArchConfig | None = None
 
 

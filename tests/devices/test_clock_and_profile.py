@@ -69,3 +69,19 @@ def test_run_reports_device_time(tiny_scenario: Callable[..., Scenario],
     assert float(rounds[0]["device_s"]) > 0
     assert float(rounds[0]["device_max_s"]) <= float(rounds[0]["device_s"])
     assert summary["excluded_clients"] == [] and len(summary["architectures"]) == 3
+
+
+def test_a_written_host_profile_drives_a_tier(tiny_scenario: Callable[..., Scenario],
+                                              tmp_path: Path) -> None:
+    from harmony_sim.data import load_dataset
+    from harmony_sim.population import plan_population
+
+    out = tmp_path / "host.yaml"
+    assert main(["profile", "--out", str(out), "--widths", "0.25", "--depths", "1",
+                 "--input-shape", "1", "8", "8", "--repeats", "1", "--threads", "1"]) == 0
+    scenario = tiny_scenario(clients={"count": 6, "per_round": 6, "tiers": [
+        {"name": "me", "share": 1, "profile": str(out)}],
+        "selection": {"host_profile": str(out)}})
+    population = plan_population(scenario, load_dataset(scenario.data, scenario.seed))
+    assert {c.time_scale for c in population.clients} == {1.0}  # the host is its own device
+    assert population.tiers[0].profile == load_profile_file(out).name
