@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -16,9 +17,14 @@ PROFILES_ENV = "HARMONY_SIM_PROFILES"
 
 
 def profiles_dir() -> Path:
-    """$HARMONY_SIM_PROFILES, else the repository's device_profiles/ beside the package."""
+    """$HARMONY_SIM_PROFILES, else device_profiles/ beside the package (source checkout and
+    editable install), else <prefix>/share/harmony_sim/device_profiles (a wheel install)."""
     override = os.environ.get(PROFILES_ENV)
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "device_profiles"
+    if override:
+        return Path(override)
+    checkout = Path(__file__).resolve().parents[2] / "device_profiles"
+    installed = Path(sys.prefix) / "share" / "harmony_sim" / "device_profiles"
+    return checkout if checkout.is_dir() or not installed.is_dir() else installed
 
 
 def resolve_profile(ref: str) -> DeviceProfile:
