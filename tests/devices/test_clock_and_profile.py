@@ -85,3 +85,16 @@ def test_a_written_host_profile_drives_a_tier(tiny_scenario: Callable[..., Scena
     population = plan_population(scenario, load_dataset(scenario.data, scenario.seed))
     assert {c.time_scale for c in population.clients} == {1.0}  # the host is its own device
     assert population.tiers[0].profile == load_profile_file(out).name
+
+
+def test_excluded_tier_is_left_out_of_the_run(tiny_scenario: Callable[..., Scenario],
+                                              tmp_path: Path) -> None:
+    scenario = tiny_scenario(clients=three_tiers(latency_budget_ms=0.3)["clients"],
+                             training={"rounds": 1, "local_epochs": 1})
+    summary = run_simulation(scenario, RunDirectory.create(tmp_path / "run"),
+                             show_progress=False)
+    excluded = {e["client_id"] for e in summary["excluded_clients"]}
+    assert excluded and {e["tier"] for e in summary["excluded_clients"]} == {"low"}
+    assert summary["evaluated_clients"] == scenario.clients.count - len(excluded)
+    with open(tmp_path / "run" / "clients.csv") as handle:
+        assert not excluded & {int(r["client_id"]) for r in csv.DictReader(handle)}
