@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.table import Table
 
 from harmony_sim.console import console
@@ -41,17 +42,20 @@ def print_architectures(tiers: Sequence[TierPlan], host_gflops: float | None) ->
     """Tier, profile, arch and its cost figures (FLOPs per sample; memory at the batch size)."""
     title = "architectures per tier" + (f" (host {host_gflops:.1f} GFLOP/s)"
                                         if host_gflops else "")
-    table = Table(title=title)
-    table.caption = ("FLOPs per sample (client side: extractor + exit head); peak memory: "
-                     "estimated training working set at the batch size")
-    for name in ("tier", "profile", "n", "arch", "params", "train MFLOP", "peak MB",
-                 "cut B", "device ms/step"):
-        table.add_column(name, justify="left" if name in ("tier", "profile", "arch") else "right",
-                         no_wrap=name in ("arch", "profile"))
+    table = Table(title=title, box=box.SIMPLE_HEAD)  # light borders: fits an 80-column console
+    table.caption = ("MFLOP: training FLOPs per sample of the client side (extractor + exit "
+                     "head); MB: estimated peak training memory at the batch size; cut B: cut "
+                     "tensor bytes per sample; ms/step: predicted device time per training step")
+    for name in ("tier", "profile", "n", "arch", "params", "MFLOP", "MB", "cut B", "ms/step"):
+        text = name in ("tier", "profile")  # names may fold on a narrow console; numbers never
+        table.add_column(name, justify="left" if text or name == "arch" else "right",
+                         no_wrap=not text, overflow="fold", min_width=4 if text else None)
+    reasons = []
     for row in tier_rows(tiers):
         if not row["arch"]:
-            table.add_row(row["tier"], row["profile"], str(row["clients"]),
-                          f"[red]excluded[/red]: {row['reason']}", *["-"] * 5)
+            table.add_row(row["tier"], row["profile"], str(row["clients"]), "[red]excluded[/red]",
+                          *["-"] * 5)
+            reasons.append(f"[red]excluded[/red] tier {row['tier']}: {row['reason']}")
             continue
         step = row["device_step_ms"]
         table.add_row(row["tier"], row["profile"], str(row["clients"]), row["arch"],
@@ -59,6 +63,8 @@ def print_architectures(tiers: Sequence[TierPlan], host_gflops: float | None) ->
                       f"{row['peak_train_mb']:.1f}", f"{row['cut_bytes']:,}",
                       "-" if step is None else f"{step:.1f}")
     console.print(table)
+    for line in reasons:
+        console.print(line)
 
 
 def write_architectures(run_dir: RunDirectory, population: Population,
