@@ -42,11 +42,11 @@ def print_architectures(tiers: Sequence[TierPlan], host_gflops: float | None) ->
     """Tier, profile, arch and its cost figures (FLOPs per sample; memory at the batch size)."""
     title = "architectures per tier" + (f" (host {host_gflops:.1f} GFLOP/s)"
                                         if host_gflops else "")
-    table = Table(title=title, box=box.SIMPLE_HEAD)  # light borders: fits an 80-column console
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)  # light borders: fits an 80-column console
     table.caption = ("MFLOP: training FLOPs per sample of the client side (extractor + exit "
                      "head); MB: estimated peak training memory at the batch size; cut B: cut "
-                     "tensor bytes per sample; ms/step: predicted device time per training step")
-    for name in ("tier", "profile", "n", "arch", "params", "MFLOP", "MB", "cut B", "ms/step"):
+                     "tensor bytes per sample; ms: predicted device time per training step")
+    for name in ("tier", "profile", "n", "arch", "params", "MFLOP", "MB", "cut B", "ms"):
         text = name in ("tier", "profile")  # names may fold on a narrow console; numbers never
         table.add_column(name, justify="left" if text or name == "arch" else "right",
                          no_wrap=not text, overflow="fold", min_width=4 if text else None)
