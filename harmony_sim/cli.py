@@ -42,7 +42,14 @@ def run_command(argv: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"run": run_command}
+def profile_command(argv: Sequence[str]) -> int:
+    from harmony_sim.devices.host import profile_command as measure
+
+    return measure(argv)
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"run": run_command,
+                                                       "profile": profile_command}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

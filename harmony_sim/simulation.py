@@ -11,9 +11,10 @@ from typing import Any
 
 from harmony_sim.console import RoundProgress, console, print_summary
 from harmony_sim.data import load_dataset
+from harmony_sim.devices.report import print_architectures, write_architectures
 from harmony_sim.evaluation import ClientEvaluation, summarise_evaluations
 from harmony_sim.evaluation.hybrid import metric_name, per_client_rows
-from harmony_sim.population import build_clients
+from harmony_sim.population import plan_population
 from harmony_sim.results import RunDirectory
 from harmony_sim.results.plots import ACCURACY_PLOT, plot_accuracy_per_round
 from harmony_sim.results.run_directory import (
@@ -39,7 +40,7 @@ class RoundState(Enum):
 
 
 ROUND_COLUMNS = ("round", "participants", "samples", "exit_loss", "server_loss",
-                 "uplink_mb", "downlink_mb", "compute_s", "wall_s")
+                 "uplink_mb", "downlink_mb", "compute_s", "wall_s", "device_s", "device_max_s")
 
 
 def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: bool = True,
@@ -48,11 +49,16 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
     started = time.perf_counter()
     run_dir.write_scenario(scenario)
     dataset = load_dataset(scenario.data, scenario.seed)
-    clients = build_clients(scenario, dataset)
+    population = plan_population(scenario, dataset)
+    clients = population.clients
+    print_architectures(population.tiers, population.host_gflops)
+    eligible = population.client_ids if population.excluded else None
     own_runtime = runtime is None
     runtime = runtime or create_runtime(scenario, dataset, clients)
     ev_cfg = scenario.evaluation
     eval_ids = evaluation_clients(scenario)
+    if eligible is not None:
+        eval_ids = sorted(set(eval_ids) & set(eligible))
     rows: list[dict[str, Any]] = []
     try:
         initial = _evaluate(runtime, eval_ids, scenario)
@@ -64,7 +70,7 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
             for round_idx in range(1, scenario.training.rounds + 1):
                 round_started = time.perf_counter()
                 _transition(round_idx, RoundState.SELECTING)
-                participants = sample_participants(scenario, round_idx)
+                participants = sample_participants(scenario, round_idx, eligible)
                 _transition(round_idx, RoundState.TRAINING)
                 reports = runtime.run_round(round_idx, participants)
                 row: dict[str, Any] = {"round": round_idx, **_round_figures(reports)}
@@ -84,6 +90,7 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
             runtime.close()
     summary = _write_outputs(scenario, run_dir, rows, final_evals, initial,
                              time.perf_counter() - started)
+    write_architectures(run_dir, population, summary)
     print_summary(f"{scenario.name}: {scenario.algorithm.name}, {scenario.training.rounds} rounds "
                   f"(mean over {len(final_evals)} clients)", summary["final"], ev_cfg.ood_ratios)
     console.print(f"results: {run_dir.path}")
@@ -115,6 +122,8 @@ def _round_figures(reports: Sequence[ClientRoundReport]) -> dict[str, float]:
         "uplink_mb": sum(r.uplink_bytes for r in reports) / 1e6,
         "downlink_mb": sum(r.downlink_bytes for r in reports) / 1e6,
         "compute_s": sum(r.compute_s for r in reports),
+        "device_s": sum(r.device_s for r in reports),  # simulated device compute, all clients
+        "device_max_s": max((r.device_s for r in reports), default=0.0),  # the slowest device
     }
 
 

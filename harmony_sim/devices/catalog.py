@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -16,9 +17,22 @@ PROFILES_ENV = "HARMONY_SIM_PROFILES"
 
 
 def profiles_dir() -> Path:
-    """$HARMONY_SIM_PROFILES, else the repository's device_profiles/ beside the package."""
+    """$HARMONY_SIM_PROFILES, else device_profiles/ beside the package (source checkout and
+    editable install), else <prefix>/share/harmony_sim/device_profiles (a wheel install)."""
     override = os.environ.get(PROFILES_ENV)
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "device_profiles"
+    if override:
+        return Path(override)
+    checkout = Path(__file__).resolve().parents[2] / "device_profiles"
+    installed = Path(sys.prefix) / "share" / "harmony_sim" / "device_profiles"
+    return checkout if checkout.is_dir() or not installed.is_dir() else installed
+
+
+def resolve_profile(ref: str) -> DeviceProfile:
+    """A profile by name (device_profiles/<name>.yaml) or by path to a YAML file, such as the
+    host profile `python -m harmony_sim profile --out host.yaml` writes."""
+    if ref.endswith((".yaml", ".yml")):
+        return load_profile_file(Path(ref))
+    return load_profile(ref)
 
 
 def available_profiles(directory: Path | None = None) -> list[str]:
@@ -44,10 +58,14 @@ def load_profile_file(path: Path) -> DeviceProfile:
         raise UserInputError(f"{path}: {describe_validation_error(exc, DeviceProfile)}") from None
 
 
-@cache
 def load_profile(name: str, directory: Path | None = None) -> DeviceProfile:
-    """The profile called `name` (file stem) from `directory` (default: profiles_dir())."""
-    folder = directory or profiles_dir()
+    """The profile called `name` (file stem) from `directory` (default: profiles_dir(), read
+    when called, so a changed $HARMONY_SIM_PROFILES is honoured)."""
+    return _load_profile(name, (directory or profiles_dir()).resolve())
+
+
+@cache
+def _load_profile(name: str, folder: Path) -> DeviceProfile:
     path = folder / f"{name}.yaml"
     if not path.is_file():
         known = ", ".join(available_profiles(folder)) or "(none found)"

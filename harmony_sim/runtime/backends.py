@@ -108,8 +108,11 @@ class RayRuntime(Runtime):
                                                                int(cpus // threads)))
         super().__init__(clients, num_pools)
         dataset_ref = ray.put(dataset)  # one copy in the object store, zero-copy in every actor
-        pool_cls = ray.remote(ClientPool).options(num_cpus=threads)
-        self.pools = [pool_cls.remote(scenario, dataset_ref, self.hosted(i), threads)
+        pool_cls = ray.remote(ClientPool)
+        # Each pool reserves its threads and the largest training working set among its clients
+        # (it trains one client at a time), so Ray never packs more than a node can hold.
+        self.pools = [pool_cls.options(num_cpus=threads, **pool_memory(self.hosted(i)))
+                      .remote(scenario, dataset_ref, self.hosted(i), threads)
                       for i in range(num_pools)]
         # The server only merges sums; it takes no CPU slot so pools can use every core.
         self.server = ray.remote(Server).options(num_cpus=0).remote(
@@ -140,6 +143,12 @@ class RayRuntime(Runtime):
             self._ray.kill(actor)
         if self._started_ray:
             self._ray.shutdown()
+
+
+def pool_memory(clients: Sequence[VirtualClient]) -> dict[str, int]:
+    """Ray `memory` request of a pool: its clients' largest estimated training memory."""
+    need = max((c.memory_bytes for c in clients), default=0)
+    return {"memory": need} if need > 0 else {}
 
 
 def create_runtime(scenario: Scenario, dataset: Dataset,

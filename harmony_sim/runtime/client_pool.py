@@ -19,6 +19,7 @@ from harmony_sim.algorithms import GlobalModel, ModelContext, create_algorithm
 from harmony_sim.algorithms.base import PersonalState
 from harmony_sim.algorithms.split_protocol import ReceivedMessage
 from harmony_sim.data import ClientData, Dataset
+from harmony_sim.devices.clock import DeviceClock
 from harmony_sim.evaluation import ClientEvaluation, exit_entropy
 from harmony_sim.models import ArchSpec, CutSpec
 from harmony_sim.scenario import Scenario
@@ -35,6 +36,9 @@ class VirtualClient:
     arch: ArchSpec
     tier: str = "default"
     profile: str = "default"
+    threads: int | None = None  # torch threads from the profile (None: the pool's own)
+    time_scale: float = 1.0  # device seconds per host second (host GFLOP/s / device GFLOP/s)
+    memory_bytes: int = 0  # estimated peak training memory (Ray memory request of its pool)
 
     @property
     def client_id(self) -> int:
@@ -55,6 +59,7 @@ class ClientRoundReport:
     uplink_bytes: int
     downlink_bytes: int
     compute_s: float
+    device_s: float = 0.0  # simulated device compute time (DeviceClock), client side only
 
 
 @dataclass
@@ -75,6 +80,7 @@ class ClientPool:
     def __init__(self, scenario: Scenario, dataset: Dataset, clients: Sequence[VirtualClient],
                  threads: int = 1, record_server_messages: bool = False) -> None:
         torch.set_num_threads(threads)
+        self.threads = threads
         self.scenario = scenario
         self.dataset = dataset
         self.clients = {c.client_id: c for c in clients}
@@ -95,6 +101,8 @@ class ClientPool:
         for cid in sorted(client_ids):
             client = self.clients[cid]
             started = time.perf_counter()
+            torch.set_num_threads(client.threads or self.threads)
+            clock = DeviceClock(client.time_scale)
             models = algorithm.client_models(client.arch, global_model, self.personal.get(cid))
             # SplitFed-V1: each client trains its own copy of the back end from the global state;
             # copies are averaged, so no client's classes overwrite another's mid-round and the
@@ -102,7 +110,9 @@ class ClientPool:
             server = algorithm.server_replica(global_model)
             if server is not None:
                 server.record = self.record_server_messages
-            stats = algorithm.train_client(models, self._batches(client, round_idx), server)
+                clock.exclude(server, "train_on_cut")  # the server's step is not device time
+            stats = algorithm.train_client(models, clock.steps(self._batches(client, round_idx)),
+                                           server)
             algorithm.contribute(models, float(stats.samples), global_model, updates)
             if server is not None:
                 algorithm.contribute_server(server, global_model, updates)
@@ -114,7 +124,7 @@ class ClientPool:
                 server_loss=stats.server_loss / max(stats.batches, 1),
                 uplink_bytes=stats.traffic.uplink_bytes,
                 downlink_bytes=stats.traffic.downlink_bytes,
-                compute_s=time.perf_counter() - started))
+                compute_s=time.perf_counter() - started, device_s=clock.device_s))
         return PoolRoundResult(updates, reports)
 
     def _batches(self, client: VirtualClient, round_idx: int) -> Iterator[tuple[torch.Tensor,

@@ -110,6 +110,8 @@ def check_registered_names(scenario: Scenario, source: str) -> None:
     for i, tier in enumerate(scenario.clients.tiers):
         if tier.arch is not None:
             named.append((f"clients.tiers.{i}.arch.family", tier.arch.family, FAMILIES))
+    for i, family in enumerate(scenario.clients.selection.families or []):
+        named.append((f"clients.selection.families.{i}", family, FAMILIES))
     for field, value, registry in named:
         if value not in registry:
             raise UserInputError(f"{source}: {field}: unknown {registry.kind} {value!r}; "

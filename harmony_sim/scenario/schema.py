@@ -56,8 +56,43 @@ class TierConfig(StrictModel):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     share: float = Field(gt=0.0, description="relative share of clients in this tier")
-    profile: str | None = Field(None, description="device profile name (device_profiles/)")
+    profile: str | None = Field(None, description="device profile name (device_profiles/) or "
+                                "path to a profile YAML")
     arch: ArchConfig | None = None
+
+
+class SelectionConfig(StrictModel):
+    """How tiers without a fixed `arch` get an architecture that fits their device profile."""
+
+    policy: Literal["fixed", "largest_fit", "family_preference"] = Field(
+        "fixed", description="fixed: the `model` section's architecture (checked against the "
+        "profile); largest_fit: the most capable candidate that fits; family_preference: the "
+        "largest fit of the first family in `families` that has one")
+    families: list[str] | None = Field(None, description="candidate families, in preference "
+                                       "order; null: every registered family")
+    widths: list[float] = Field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0])
+    depths: list[int] = Field(default_factory=lambda: [1, 2, 3])
+    latency_budget_ms: float | None = Field(None, gt=0.0, description="max simulated device "
+                                            "time of one training step at training.batch_size")
+    on_no_fit: Literal["exclude", "error"] = Field("exclude", description="a tier whose device "
+                                                   "fits nothing: drop its clients, or stop")
+    host_profile: str | None = Field(None, description="profile name or YAML path of this host "
+                                     "(from `python -m harmony_sim profile`); null: measured "
+                                     "at start")
+
+    @field_validator("widths")
+    @classmethod
+    def _widths_in_range(cls, widths: list[float]) -> list[float]:
+        if not widths or any(not 0.0 < w <= 4.0 for w in widths):
+            raise ValueError("give at least one width, each in (0, 4]")
+        return sorted(set(widths))
+
+    @field_validator("depths")
+    @classmethod
+    def _depths_in_range(cls, depths: list[int]) -> list[int]:
+        if not depths or any(not 1 <= d <= 8 for d in depths):
+            raise ValueError("give at least one depth, each in [1, 8]")
+        return sorted(set(depths))
 
 
 class ClientsConfig(StrictModel):
@@ -67,6 +102,7 @@ class ClientsConfig(StrictModel):
     per_round: int = Field(10, ge=1, description="participants sampled per round")
     tiers: list[TierConfig] = Field(default_factory=list, description="empty: one tier that "
                                     "uses the `model` section's architecture")
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
 
     @field_validator("tiers")
     @classmethod

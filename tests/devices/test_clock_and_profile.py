@@ -1,0 +1,100 @@
+"""The device clock charges scaled per-step time; `profile` measures the host and writes a
+valid host profile; a run reports device time per client and per round."""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harmony_sim.cli import main
+from harmony_sim.devices import load_profile_file
+from harmony_sim.devices.clock import DeviceClock
+from harmony_sim.results import RunDirectory
+from harmony_sim.scenario import Scenario
+from harmony_sim.simulation import run_simulation
+from tests.devices.test_selection import three_tiers
+
+
+class FakeServer:
+    def train_on_cut(self) -> None:
+        time.sleep(0.03)
+
+
+def test_clock_scales_step_time_and_skips_server_time() -> None:
+    clock = DeviceClock(time_scale=10.0)
+    server = FakeServer()
+    clock.exclude(server, "train_on_cut")
+    for _ in clock.steps(range(3)):
+        time.sleep(0.01)  # device work
+        server.train_on_cut()  # not device work
+    assert clock.steps_charged == 3
+    assert 0.03 <= clock.host_s < 0.06  # the 0.09 s of server time is not charged
+    assert clock.device_s == pytest.approx(clock.host_s * 10.0)
+
+
+def test_profile_command_writes_a_valid_host_profile(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "host.yaml"
+    code = main(["profile", "--out", str(out), "--widths", "0.25", "0.5", "--depths", "1",
+                 "--input-shape", "1", "8", "8", "--repeats", "1", "--threads", "1"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "GFLOP/s" in printed and ("no NVIDIA GPU" in printed or "MB)" in printed)
+    profile = load_profile_file(out)
+    assert profile.tier == "host" and profile.compute_gflops > 0 and profile.cpu_cores == 1
+    assert "# measured" in out.read_text()
+
+
+def test_profile_command_rejects_bad_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profile", "--batch", "0"]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: --batch")
+
+
+def test_run_reports_device_time(tiny_scenario: Callable[..., Scenario],
+                                 tmp_path: Path) -> None:
+    scenario = tiny_scenario(clients=three_tiers(latency_budget_ms=3.0)["clients"],
+                             training={"rounds": 1, "local_epochs": 1})
+    summary = run_simulation(scenario, RunDirectory.create(tmp_path / "run"),
+                             show_progress=False)
+    with open(tmp_path / "run" / "architectures.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["tier"] for r in rows] == ["low", "mid", "high"]
+    assert len({r["arch"] for r in rows}) == 3
+    with open(tmp_path / "run" / "rounds.csv") as handle:
+        rounds = list(csv.DictReader(handle))
+    assert float(rounds[0]["device_s"]) > 0
+    assert float(rounds[0]["device_max_s"]) <= float(rounds[0]["device_s"])
+    assert summary["excluded_clients"] == [] and len(summary["architectures"]) == 3
+
+
+def test_a_written_host_profile_drives_a_tier(tiny_scenario: Callable[..., Scenario],
+                                              tmp_path: Path) -> None:
+    from harmony_sim.data import load_dataset
+    from harmony_sim.population import plan_population
+
+    out = tmp_path / "host.yaml"
+    assert main(["profile", "--out", str(out), "--widths", "0.25", "--depths", "1",
+                 "--input-shape", "1", "8", "8", "--repeats", "1", "--threads", "1"]) == 0
+    scenario = tiny_scenario(clients={"count": 6, "per_round": 6, "tiers": [
+        {"name": "me", "share": 1, "profile": str(out)}],
+        "selection": {"host_profile": str(out)}})
+    population = plan_population(scenario, load_dataset(scenario.data, scenario.seed))
+    assert {c.time_scale for c in population.clients} == {1.0}  # the host is its own device
+    assert population.tiers[0].profile == load_profile_file(out).name
+
+
+def test_excluded_tier_is_left_out_of_the_run(tiny_scenario: Callable[..., Scenario],
+                                              tmp_path: Path) -> None:
+    scenario = tiny_scenario(clients=three_tiers(latency_budget_ms=0.3)["clients"],
+                             training={"rounds": 1, "local_epochs": 1})
+    summary = run_simulation(scenario, RunDirectory.create(tmp_path / "run"),
+                             show_progress=False)
+    excluded = {e["client_id"] for e in summary["excluded_clients"]}
+    assert excluded and {e["tier"] for e in summary["excluded_clients"]} == {"low"}
+    assert summary["evaluated_clients"] == scenario.clients.count - len(excluded)
+    with open(tmp_path / "run" / "clients.csv") as handle:
+        assert not excluded & {int(r["client_id"]) for r in csv.DictReader(handle)}
