@@ -104,7 +104,7 @@ def timed_rounds(run_dir: Path) -> list[float]:
     return [float(r["wall_s"]) for r in rows[1:-1]]
 
 
-# ---- the plain loop: SplitGP written directly in torch, no simulator in the way -------------------
+# ---- the plain loop: SplitGP written directly in torch, no simulator in the way ----------------
 class PlainSplitGP:
     """One process, modules built once, state dicts swapped per client."""
 

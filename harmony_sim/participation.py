@@ -177,7 +177,8 @@ class Participation:
             tally = counts.setdefault(self.client_tiers[cid], Counter())
             tally["selected"] += 1
             tally[outcome.outcome[cid]] += 1
-        return {tier: {k: tally[k] for k in COUNT_COLUMNS} for tier, tally in sorted(counts.items())}
+        return {tier: {k: tally[k] for k in COUNT_COLUMNS}
+                for tier, tally in sorted(counts.items())}
 
 
 def candidate_order(seed: int, round_idx: int, count: int, needed: int) -> Iterator[int]:
