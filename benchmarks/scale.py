@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import csv
 import io
+import math
 import statistics
 import sys
 import tempfile
@@ -57,6 +58,7 @@ class MemorySampler:
         self.peak_total = 0
         self.peak_workers = 0
         self._stop = threading.Event()
+        self.paused = threading.Event()  # set while CPU time is measured: sampling costs CPU
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> MemorySampler:
@@ -84,7 +86,8 @@ class MemorySampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.sample()
+            if not self.paused.is_set():
+                self.sample()
             self._stop.wait(self.interval_s)
 
 
@@ -171,32 +174,63 @@ class PlainSplitGP:
                              for n, s in sums.items()}
 
 
+EXTRA_ROUNDS = 3  # rounds after the run, timed in CPU seconds on both sides
+
+
+def tree_cpu_seconds() -> float:
+    """CPU seconds used so far by this process and every process it started (Ray included)."""
+    me = psutil.Process()
+    total = 0.0
+    for proc in [me, *me.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def extra_rounds(scenario: Scenario) -> range:
+    first = scenario.training.rounds + 1
+    return range(first, first + EXTRA_ROUNDS)
+
+
 def plain_round_times(scenario: Scenario, dataset: Dataset, clients: Sequence[VirtualClient],
-                      threads: int) -> list[float]:
-    """The plain loop over the very participants the simulator trained in rounds 1..R-1."""
+                      threads: int) -> tuple[list[float], list[float]]:
+    """The plain loop over the very participants the simulator trained: wall seconds of rounds
+    2..R-1 and CPU seconds of the extra rounds."""
     torch.set_num_threads(threads)
     plain = PlainSplitGP(scenario, dataset)
-    times = []
-    for r in range(1, scenario.training.rounds):
+    wall, cpu = [], []
+    for r in [*range(1, scenario.training.rounds), *extra_rounds(scenario)]:
         chosen = [clients[c] for c in sample_participants(scenario, r)]
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         plain.train_round(r, chosen)
-        times.append(time.perf_counter() - started)
-    return times[1:]
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
+    return wall[1:scenario.training.rounds - 1], cpu[-EXTRA_ROUNDS:]
 
 
-def simulate(scenario: Scenario, dataset: Dataset, clients: Sequence[VirtualClient],
-             runtime: Runtime) -> tuple[list[float], list[dict[str, int]]]:
+def simulate(scenario: Scenario, runtime: Runtime,
+             memory: MemorySampler) -> tuple[list[float], list[float], list[dict[str, int]]]:
+    """Round wall times of a full run, then CPU seconds (whole process tree) of extra rounds
+    on the same runtime, which are robust to other load on the machine."""
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = RunDirectory.create(Path(tmp) / "run")
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # the run's own summary tables
                 run_simulation(scenario, run_dir, show_progress=False, runtime=runtime)
+            cpu = []
+            memory.sample()
+            memory.paused.set()
+            for r in extra_rounds(scenario):
+                participants = sample_participants(scenario, r)
+                started = tree_cpu_seconds()
+                runtime.run_round(r, participants)
+                cpu.append(tree_cpu_seconds() - started)
             memory = (runtime.pool_memory() if isinstance(runtime, RayRuntime)
                       else [p.memory_bytes() for p in runtime.pools])  # type: ignore[attr-defined]
         finally:
             runtime.close()
-        return timed_rounds(run_dir.path), memory
+        return timed_rounds(run_dir.path), cpu, memory
 
 
 def population_bytes(scenario: Scenario, dataset: Dataset) -> tuple[list[VirtualClient], int]:
@@ -217,16 +251,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                         default=["ray:1", f"ray:{psutil.cpu_count() or 1}", "local:1"],
                         help="BACKEND:CORES runs; ray:N = N pool actors x 1 thread, compared "
                         "with the plain loop on N torch threads")
+    parser.add_argument("--no-plain", action="store_true",
+                        help="skip the plain-loop comparison (round time and memory only)")
     args = parser.parse_args(argv)
     import ray
 
     header = (f"{'clients':>8} {'runtime':>12} {'round_s':>8} {'upd/s':>7} {'plain_s':>8} "
-              f"{'overhead':>8} {'peak_MB':>8} {'actors_MB':>9} {'B/client':>8} "
-              f"{'personal_B':>10}")
+              f"{'overhead':>8} {'cpu_s':>7} {'plain':>7} {'cpu_x':>7} {'peak_MB':>8} "
+              f"{'actors_MB':>9} {'B/client':>8} {'personal_B':>10}")
     print(header, flush=True)
     for count in args.clients:
         per_round = min(args.per_round, count)
-        plain_cache: dict[int, list[float]] = {}
+        plain_cache: dict[int, tuple[list[float], list[float]]] = {}
         for variant in dict.fromkeys(args.variants):
             backend, _, cores_text = variant.partition(":")
             cores = int(cores_text or 1)
@@ -239,23 +275,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                     runtime: Runtime = RayRuntime(scenario, dataset, clients)
                 else:
                     runtime = LocalRuntime(scenario, dataset, clients)
-                sim_times, pool_memory = simulate(scenario, dataset, clients, runtime)
+                sim_times, sim_cpu, pool_memory = simulate(scenario, runtime, memory)
                 memory.sample()
                 if ray.is_initialized():
                     ray.shutdown()
-            if cores not in plain_cache:  # back to back with the simulator run
+            if cores not in plain_cache and not args.no_plain:  # back to back with the run
                 plain_cache[cores] = plain_round_times(scenario, dataset, clients, cores)
-            plain_times = plain_cache[cores]
-            sim_s, plain_s = statistics.median(sim_times), statistics.median(plain_times)
+            sim_s, sim_cpu_s = statistics.median(sim_times), statistics.median(sim_cpu)
+            plain_s, plain_cpu_s = ((statistics.median(plain_cache[cores][0]),
+                                     statistics.median(plain_cache[cores][1]))
+                                    if cores in plain_cache else (math.nan, math.nan))
             trained = sum(m["trained_clients"] for m in pool_memory)
             personal = sum(m["personal_bytes"] for m in pool_memory) / max(trained, 1)
             print(f"{count:>8} {backend + f' x{cores}':>12} {sim_s:>8.3f} "
                   f"{per_round / sim_s:>7.1f} {plain_s:>8.3f} {sim_s / plain_s:>7.2f}x "
+                  f"{sim_cpu_s:>7.2f} {plain_cpu_s:>7.2f} {sim_cpu_s / plain_cpu_s:>6.2f}x "
                   f"{memory.peak_total / 2**20:>8.0f} {memory.peak_workers / 2**20:>9.0f} "
                   f"{pop_bytes / count:>8.0f} {personal:>10.0f}", flush=True)
             del dataset, clients
     print("round_s: median wall time of a training round (simulator); plain_s: the plain torch "
-          "loop on the same clients and cores; overhead = round_s / plain_s; peak_MB: summed PSS "
+          "loop on the same clients and cores; overhead = round_s / plain_s; "
+          "cpu_s / plain: CPU seconds per round (simulator: every process of the run, Ray "
+          "daemons included), cpu_x their ratio; peak_MB: summed PSS "
           "of this process and all it started (Ray daemons too); actors_MB: driver + ray:: "
           "workers; B/client: driver heap per registered client; personal_B: stored personal "
           "weights per client that trained", file=sys.stderr)
