@@ -165,3 +165,30 @@ def test_profile_availability_per_tier(tiny_scenario, tmp_path, monkeypatch):
             "default": 0.5, "a": 0.5, "b": 0.5}
     finally:
         catalog.load_profile.cache_clear()
+
+
+def test_ray_pools_hold_and_commit_like_local_pools(tiny_scenario, ray_session):
+    """Over-selection on Ray: reports come back first, then only the chosen updates travel;
+    the result equals the in-process runtime choosing the same clients."""
+    from harmony_sim.runtime import RayRuntime
+
+    scenario = tiny_scenario(runtime={"backend": "ray", "pool_actors": 2})
+    dataset = load_dataset(scenario.data, scenario.seed)
+    clients = build_clients(scenario, dataset)
+    chosen = {0, 3, 4}
+
+    def choose(reports):
+        assert sorted(r.client_id for r in reports) == [0, 1, 3, 4, 5]
+        return chosen
+
+    ray_runtime = RayRuntime(scenario, dataset, clients)
+    try:
+        ray_runtime.run_round(1, [0, 1, 3, 4, 5], choose=choose)
+        remote = ray_runtime.global_model().components
+    finally:
+        ray_runtime.close()
+    local = LocalRuntime(scenario, dataset, clients)
+    local.run_round(1, [0, 1, 3, 4, 5], choose=choose)
+    for name, state in local.global_model().components.items():
+        for key, value in state.items():
+            assert torch.allclose(value, remote[name][key], atol=1e-6), f"{name}.{key}"
