@@ -64,3 +64,17 @@ def test_candidate_order_is_lazy():
     """Drawing the first few candidates of a million clients touches only a few ids."""
     first = list(itertools.islice(candidate_order(0, 1, 1_000_000, 10), 10))
     assert len(set(first)) == 10
+
+
+def test_unreachable_address_is_a_one_line_error():
+    import socket
+
+    from harmony_sim.errors import UserInputError
+    from harmony_sim.runtime.backends import check_reachable
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nobody listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(UserInputError, match="runtime.address: cannot reach"):
+        check_reachable(f"127.0.0.1:{port}")
+    check_reachable("auto")  # left to Ray

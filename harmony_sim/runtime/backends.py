@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
@@ -110,6 +111,8 @@ class RayRuntime(Runtime):
         if not ray.is_initialized():
             self._started_ray = True
             address = scenario.runtime.address
+            if address:
+                check_reachable(address)
             try:
                 ray.init(address=address, num_cpus=None if address else os.cpu_count(),
                          include_dashboard=False, logging_level=logging.WARNING,
@@ -181,6 +184,19 @@ class RayRuntime(Runtime):
             self._ray.kill(actor)
         if self._started_ray:
             self._ray.shutdown()
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a HOST:PORT nobody listens at (ray.init would retry for minutes)."""
+    if "://" in address or ":" not in address:  # "auto", "ray://...": Ray resolves those
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except (OSError, ValueError) as exc:
+        raise UserInputError(f"runtime.address: cannot reach a Ray cluster at {address!r} "
+                             f"({exc}); check HOST:PORT (the head's GCS port, 6379 by "
+                             "default) or drop --address to start a local instance") from None
 
 
 def actor_gpus(configured: float | None, cluster_gpus: float, num_pools: int) -> float:
