@@ -54,5 +54,17 @@ def print_summary(title: str, final: Mapping[str, Any], ratios: Sequence[float])
     console.print(table)
 
 
+def print_participation(per_tier: Mapping[str, Mapping[str, int]]) -> None:
+    """Selected / finished / dropped / straggled client-rounds per tier, over the run."""
+    table = Table(title="participation (client-rounds)")
+    columns = ("selected", "finished", "dropped", "straggled")
+    table.add_column("tier")
+    for name in columns:
+        table.add_column(name, justify="right")
+    for tier, counts in per_tier.items():
+        table.add_row(tier, *(str(counts.get(c, 0)) for c in columns))
+    console.print(table)
+
+
 def _fmt(value: Any) -> str:
     return "-" if value is None or value != value else f"{value:.3f}"

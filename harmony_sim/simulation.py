@@ -9,22 +9,25 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
-from harmony_sim.console import RoundProgress, console, print_summary
+from harmony_sim.console import RoundProgress, console, print_participation, print_summary
 from harmony_sim.data import load_dataset
 from harmony_sim.devices.report import print_architectures, write_architectures
 from harmony_sim.evaluation import ClientEvaluation, summarise_evaluations
 from harmony_sim.evaluation.hybrid import metric_name, per_client_rows
+from harmony_sim.participation import COUNT_COLUMNS, Participation, round_counts, tier_totals
 from harmony_sim.population import plan_population
 from harmony_sim.results import RunDirectory
 from harmony_sim.results.plots import ACCURACY_PLOT, plot_accuracy_per_round
 from harmony_sim.results.run_directory import (
     CLIENTS_FILE,
+    PARTICIPANTS_FILE,
+    PARTICIPATION_FILE,
     ROUNDS_FILE,
     SUMMARY_FILE,
 )
 from harmony_sim.runtime import ClientRoundReport, Runtime, create_runtime
 from harmony_sim.scenario import Scenario
-from harmony_sim.selection import evaluation_clients, sample_participants
+from harmony_sim.selection import evaluation_clients
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,10 @@ class RoundState(Enum):
 
 
 ROUND_COLUMNS = ("round", "participants", "samples", "exit_loss", "server_loss",
-                 "uplink_mb", "downlink_mb", "compute_s", "wall_s", "device_s", "device_max_s")
+                 "uplink_mb", "downlink_mb", "compute_s", "wall_s", "device_s", "device_max_s",
+                 *COUNT_COLUMNS, "round_time_s")
+PARTICIPATION_COLUMNS = ("round", "tier", *COUNT_COLUMNS)
+PARTICIPANT_COLUMNS = ("round", "client_id", "tier", "outcome", "time_s")
 
 
 def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: bool = True,
@@ -59,6 +65,10 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
     eval_ids = evaluation_clients(scenario)
     if eligible is not None:
         eval_ids = sorted(set(eval_ids) & set(eligible))
+    tier_of = {c.client_id: c.tier for c in clients}  # excluded devices are absent
+    participation = Participation(scenario, tier_of, eligible)
+    tier_rows: list[dict[str, Any]] = []
+    client_rows: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     try:
         initial = _evaluate(runtime, eval_ids, scenario)
@@ -70,10 +80,20 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
             for round_idx in range(1, scenario.training.rounds + 1):
                 round_started = time.perf_counter()
                 _transition(round_idx, RoundState.SELECTING)
-                participants = sample_participants(scenario, round_idx, eligible)
+                plan = participation.plan_round(round_idx)
                 _transition(round_idx, RoundState.TRAINING)
-                reports = runtime.run_round(round_idx, participants)
-                row: dict[str, Any] = {"round": round_idx, **_round_figures(reports)}
+                reports = runtime.run_round(
+                    round_idx, plan.training, scenario.participation.deadline_s,
+                    participation.accept if participation.holds_updates else None)
+                outcome = participation.close_round(plan, reports)
+                per_tier = participation.tier_counts(plan, outcome)
+                tier_rows.extend({"round": round_idx, "tier": t, **c} for t, c in per_tier.items())
+                client_rows.extend(
+                    {"round": round_idx, "client_id": cid, "tier": tier_of[cid],
+                     "outcome": outcome.outcome[cid], "time_s": outcome.time_s.get(cid)}
+                    for cid in plan.selected)
+                row: dict[str, Any] = {"round": round_idx, **_round_figures(reports),
+                                       **round_counts(per_tier, outcome), "tiers": per_tier}
                 if _evaluation_due(round_idx, scenario):
                     _transition(round_idx, RoundState.EVALUATING)
                     latest = _evaluate(runtime, eval_ids, scenario)
@@ -88,9 +108,13 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
     finally:
         if own_runtime:
             runtime.close()
+    run_dir.write_table(PARTICIPATION_FILE, PARTICIPATION_COLUMNS, tier_rows)
+    run_dir.write_table(PARTICIPANTS_FILE, PARTICIPANT_COLUMNS, client_rows)
     summary = _write_outputs(scenario, run_dir, rows, final_evals, initial,
                              time.perf_counter() - started)
-    write_architectures(run_dir, population, summary)
+    summary["participation"] = tier_totals(tier_rows)
+    write_architectures(run_dir, population, summary)  # also rewrites summary.json
+    print_participation(summary["participation"])
     print_summary(f"{scenario.name}: {scenario.algorithm.name}, {scenario.training.rounds} rounds "
                   f"(mean over {len(final_evals)} clients)", summary["final"], ev_cfg.ood_ratios)
     console.print(f"results: {run_dir.path}")

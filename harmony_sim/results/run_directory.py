@@ -22,6 +22,8 @@ METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 CLIENTS_FILE = "clients.csv"
 ROUNDS_FILE = "rounds.csv"
+PARTICIPATION_FILE = "participation.csv"  # per round and tier: selected/finished/dropped/...
+PARTICIPANTS_FILE = "participants.csv"  # per round and selected client: outcome and time
 
 
 def default_run_path(scenario: Scenario) -> Path:

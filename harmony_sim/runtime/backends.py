@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from harmony_sim.algorithms import GlobalModel
 from harmony_sim.data import Dataset
@@ -18,6 +19,7 @@ from harmony_sim.scenario import Scenario
 
 log = logging.getLogger(__name__)
 MAX_DEFAULT_POOLS = 8
+Chooser = Callable[[Sequence[ClientRoundReport]], set[int]]
 
 
 class Runtime(ABC):
@@ -37,12 +39,19 @@ class Runtime(ABC):
             groups[self.pool_of(cid)].append(cid)
         return groups
 
-    def hosted(self, pool_index: int) -> list[VirtualClient]:
-        return [c for cid, c in sorted(self.clients.items()) if self.pool_of(cid) == pool_index]
+    def hosted_by_pool(self) -> list[list[VirtualClient]]:
+        """Every pool's clients in one pass over the population (start-up is O(registered))."""
+        groups: list[list[VirtualClient]] = [[] for _ in range(self.num_pools)]
+        for cid, client in sorted(self.clients.items()):
+            groups[self.pool_of(cid)].append(client)
+        return groups
 
     @abstractmethod
-    def run_round(self, round_idx: int, participants: Sequence[int]) -> list[ClientRoundReport]:
-        ...
+    def run_round(self, round_idx: int, participants: Sequence[int],
+                  deadline_s: float | None = None,
+                  choose: Chooser | None = None) -> list[ClientRoundReport]:
+        """Train the participants and aggregate. Reports past `deadline_s` add no update; with
+        `choose`, pools hold every update and only the clients it picks are aggregated."""
 
     @abstractmethod
     def evaluate(self, client_ids: Sequence[int]) -> list[ClientEvaluation]: ...
@@ -61,16 +70,24 @@ class LocalRuntime(Runtime):
                  record_server_messages: bool = False) -> None:
         super().__init__(clients, scenario.runtime.pool_actors or 1)
         threads = scenario.runtime.threads_per_actor
-        self.pools = [ClientPool(scenario, dataset, self.hosted(i), threads,
-                                 record_server_messages) for i in range(self.num_pools)]
+        self.pools = [ClientPool(scenario, dataset, hosted, threads, record_server_messages)
+                      for hosted in self.hosted_by_pool()]
         self.server = Server(scenario, dataset, {c.arch for c in clients})
 
-    def run_round(self, round_idx: int, participants: Sequence[int]) -> list[ClientRoundReport]:
+    def run_round(self, round_idx: int, participants: Sequence[int],
+                  deadline_s: float | None = None,
+                  choose: Chooser | None = None) -> list[ClientRoundReport]:
         model = self.server.global_model()
-        results = [pool.train_round(round_idx, ids, model)
-                   for pool, ids in zip(self.pools, self.by_pool(participants), strict=True)
-                   if ids]
-        return self.server.aggregate(*results)
+        busy = [(pool, ids) for pool, ids in zip(self.pools, self.by_pool(participants),
+                                                 strict=True) if ids]
+        results = [pool.train_round(round_idx, ids, model, deadline_s, choose is not None)
+                   for pool, ids in busy]
+        if choose is None:
+            return self.server.aggregate(*results)
+        reports = sorted((r for res in results for r in res.reports), key=lambda r: r.client_id)
+        accepted = choose(reports)
+        self.server.aggregate(*(pool.commit(sorted(accepted)) for pool, _ in busy))
+        return reports
 
     def evaluate(self, client_ids: Sequence[int]) -> list[ClientEvaluation]:
         model = self.server.global_model()
@@ -94,6 +111,8 @@ class RayRuntime(Runtime):
         if not ray.is_initialized():
             self._started_ray = True
             address = scenario.runtime.address
+            if address:
+                check_reachable(address)
             try:
                 ray.init(address=address, num_cpus=None if address else os.cpu_count(),
                          include_dashboard=False, logging_level=logging.WARNING,
@@ -108,24 +127,49 @@ class RayRuntime(Runtime):
                                                                int(cpus // threads)))
         super().__init__(clients, num_pools)
         dataset_ref = ray.put(dataset)  # one copy in the object store, zero-copy in every actor
-        pool_cls = ray.remote(ClientPool)
+        gpus = actor_gpus(scenario.runtime.gpus_per_actor,
+                          float(ray.cluster_resources().get("GPU", 0.0)), num_pools)
+        hosted = self.hosted_by_pool()
         # Each pool reserves its threads and the largest training working set among its clients
         # (it trains one client at a time), so Ray never packs more than a node can hold.
-        self.pools = [pool_cls.options(num_cpus=threads, **pool_memory(self.hosted(i)))
-                      .remote(scenario, dataset_ref, self.hosted(i), threads)
+        # SPREAD: on a cluster, pools go to different nodes before doubling up on one.
+        pool_cls = ray.remote(ClientPool)
+        self.pools = [pool_cls.options(num_cpus=threads, num_gpus=gpus,
+                                       scheduling_strategy="SPREAD", **pool_memory(hosted[i]))
+                      .remote(scenario, dataset_ref, hosted[i], threads)
                       for i in range(num_pools)]
         # The server only merges sums; it takes no CPU slot so pools can use every core.
-        self.server = ray.remote(Server).options(num_cpus=0).remote(
+        self.server = ray.remote(Server).options(num_cpus=0, num_gpus=gpus).remote(
             scenario, dataset_ref, {c.arch for c in clients})
-        log.info("ray runtime: %d pool actors x %d threads", num_pools, threads)
+        log.info("ray runtime: %d pool actors x %d threads, %.3g GPU each", num_pools, threads,
+                 gpus)
 
-    def run_round(self, round_idx: int, participants: Sequence[int]) -> list[ClientRoundReport]:
+    def pool_nodes(self) -> list[str | None]:
+        """The Ray node id each pool actor runs on."""
+        return self._ray.get([pool.node_id.remote() for pool in self.pools])
+
+    def pool_memory(self) -> list[dict[str, int]]:
+        return self._ray.get([pool.memory_bytes.remote() for pool in self.pools])
+
+    def run_round(self, round_idx: int, participants: Sequence[int],
+                  deadline_s: float | None = None,
+                  choose: Chooser | None = None) -> list[ClientRoundReport]:
+        ray = self._ray
         model_ref = self.server.global_model.remote()
-        results = [pool.train_round.remote(round_idx, ids, model_ref)
-                   for pool, ids in zip(self.pools, self.by_pool(participants), strict=True)
-                   if ids]
-        # Pool results go straight to the server actor; the driver only gets the reports.
-        return self._ray.get(self.server.aggregate.remote(*results))
+        busy = [(pool, ids) for pool, ids in zip(self.pools, self.by_pool(participants),
+                                                 strict=True) if ids]
+        results = [pool.train_round.remote(round_idx, ids, model_ref, deadline_s,
+                                           choose is not None) for pool, ids in busy]
+        if choose is None:
+            # Pool results go straight to the server actor; the driver only gets the reports.
+            return ray.get(self.server.aggregate.remote(*results))
+        # Held updates stay in the pools; only reports travel, then the chosen updates.
+        reports = sorted((r for res in ray.get(results) for r in res.reports),
+                         key=lambda r: r.client_id)
+        accepted = sorted(choose(reports))
+        ray.get(self.server.aggregate.remote(*(pool.commit.remote(accepted)
+                                               for pool, _ in busy)))
+        return reports
 
     def evaluate(self, client_ids: Sequence[int]) -> list[ClientEvaluation]:
         model_ref = self.server.global_model.remote()
@@ -149,6 +193,29 @@ def pool_memory(clients: Sequence[VirtualClient]) -> dict[str, int]:
     """Ray `memory` request of a pool: its clients' largest estimated training memory."""
     need = max((c.memory_bytes for c in clients), default=0)
     return {"memory": need} if need > 0 else {}
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a HOST:PORT nobody listens at (ray.init would retry for minutes)."""
+    if "://" in address or ":" not in address:  # "auto", "ray://...": Ray resolves those
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except (OSError, ValueError) as exc:
+        raise UserInputError(f"runtime.address: cannot reach a Ray cluster at {address!r} "
+                             f"({exc}); check HOST:PORT (the head's GCS port, 6379 by "
+                             "default) or drop --address to start a local instance") from None
+
+
+def actor_gpus(configured: float | None, cluster_gpus: float, num_pools: int) -> float:
+    """GPUs per actor: the configured share, else the cluster's GPUs split evenly over the pools
+    and the server (0 where Ray reports none, so CPU-only clusters schedule as before)."""
+    if configured is not None:
+        return configured
+    if cluster_gpus <= 0:
+        return 0.0
+    return min(1.0, cluster_gpus / (num_pools + 1))
 
 
 def create_runtime(scenario: Scenario, dataset: Dataset,

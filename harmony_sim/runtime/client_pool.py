@@ -85,25 +85,39 @@ class ClientPool:
         self.dataset = dataset
         self.clients = {c.client_id: c for c in clients}
         self.algorithm = create_algorithm(scenario, model_context(scenario, dataset))
-        self.personal: dict[int, PersonalState] = {}
+        self.personal: dict[int, PersonalState] = {}  # only clients that trained
+        self.personal_dtype = getattr(torch, scenario.runtime.personal_dtype)
+        self.pending: dict[int, UpdateAccumulator] = {}
         self.record_server_messages = record_server_messages
         self.server_messages: list[ReceivedMessage] = []
 
     def hosted_clients(self) -> list[int]:
         return sorted(self.clients)
 
+    def node_id(self) -> str | None:
+        """The Ray node this pool runs on (None in-process)."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+
     def train_round(self, round_idx: int, client_ids: Sequence[int],
-                    global_model: GlobalModel) -> PoolRoundResult:
-        """Train each client in turn; return the summed updates and one report per client."""
+                    global_model: GlobalModel, deadline_s: float | None = None,
+                    hold: bool = False) -> PoolRoundResult:
+        """Train each client in turn; return the summed updates and one report per client.
+        A client whose simulated time passes `deadline_s` reports but adds no update. With
+        `hold`, every update is kept per client until `commit` names the ones that count."""
+        from harmony_sim.participation import client_round_time
+
         algorithm = self.algorithm
         updates = UpdateAccumulator()
         reports = []
+        self.pending = {}
         for cid in sorted(client_ids):
             client = self.clients[cid]
             started = time.perf_counter()
             torch.set_num_threads(client.threads or self.threads)
             clock = DeviceClock(client.time_scale)
-            models = algorithm.client_models(client.arch, global_model, self.personal.get(cid))
+            models = algorithm.client_models(client.arch, global_model, self._personal(cid))
             # SplitFed-V1: each client trains its own copy of the back end from the global state;
             # copies are averaged, so no client's classes overwrite another's mid-round and the
             # result does not depend on how clients are spread over pools.
@@ -113,19 +127,60 @@ class ClientPool:
                 clock.exclude(server, "train_on_cut")  # the server's step is not device time
             stats = algorithm.train_client(models, clock.steps(self._batches(client, round_idx)),
                                            server)
-            algorithm.contribute(models, float(stats.samples), global_model, updates)
-            if server is not None:
-                algorithm.contribute_server(server, global_model, updates)
-                self.server_messages.extend(server.received)
-            self.personal[cid] = algorithm.personal_state(models)
-            reports.append(ClientRoundReport(
+            # The update goes to the round's sums, to a per-client hold, or (past the deadline)
+            # nowhere; the device keeps its personal weights either way.
+            target = UpdateAccumulator() if hold else updates
+            report = ClientRoundReport(
                 client_id=cid, tier=client.tier, arch=client.arch.id, samples=stats.samples,
                 batches=stats.batches, exit_loss=stats.exit_loss / max(stats.batches, 1),
                 server_loss=stats.server_loss / max(stats.batches, 1),
                 uplink_bytes=stats.traffic.uplink_bytes,
                 downlink_bytes=stats.traffic.downlink_bytes,
-                compute_s=time.perf_counter() - started, device_s=clock.device_s))
+                compute_s=time.perf_counter() - started, device_s=clock.device_s)
+            if hold or deadline_s is None or client_round_time(report) <= deadline_s:
+                algorithm.contribute(models, float(stats.samples), global_model, target)
+                if server is not None:
+                    algorithm.contribute_server(server, global_model, target)
+            if hold:
+                self.pending[cid] = target
+            if server is not None:
+                self.server_messages.extend(server.received)
+            self.personal[cid] = self._compact(algorithm.personal_state(models))
+            reports.append(report)
         return PoolRoundResult(updates, reports)
+
+    def commit(self, accepted: Sequence[int]) -> PoolRoundResult:
+        """The summed held updates of the accepted clients (after `train_round(hold=True)`)."""
+        updates = UpdateAccumulator()
+        for cid in sorted(accepted):
+            if cid in self.pending:
+                updates.merge(self.pending[cid])
+        self.pending = {}
+        return PoolRoundResult(updates, [])
+
+    def _compact(self, state: PersonalState) -> PersonalState:
+        """Personal weights in the configured storage type (float16 halves them)."""
+        if self.personal_dtype == torch.float32:
+            return state
+        return {part: {k: v.to(self.personal_dtype) if v.is_floating_point() else v
+                       for k, v in tensors.items()} for part, tensors in state.items()}
+
+    def _personal(self, client_id: int) -> PersonalState | None:
+        state = self.personal.get(client_id)
+        if state is None or self.personal_dtype == torch.float32:
+            return state
+        return {part: {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+                for part, tensors in state.items()}
+
+    def memory_bytes(self) -> dict[str, int]:
+        """Bytes this pool keeps per kind of client state (index arrays, personal weights)."""
+        index_bytes = sum(a.nbytes for c in self.clients.values()
+                          for a in (c.data.id_classes, c.data.train_idx, c.data.test_id_idx,
+                                    c.data.test_ood_idx))
+        personal_bytes = sum(t.numel() * t.element_size() for state in self.personal.values()
+                             for tensors in state.values() for t in tensors.values())
+        return {"clients": len(self.clients), "trained_clients": len(self.personal),
+                "index_bytes": index_bytes, "personal_bytes": personal_bytes}
 
     def _batches(self, client: VirtualClient, round_idx: int) -> Iterator[tuple[torch.Tensor,
                                                                                  torch.Tensor]]:
@@ -150,7 +205,7 @@ class ClientPool:
         results = []
         for cid in sorted(client_ids):
             client = self.clients[cid]
-            models = algorithm.client_models(client.arch, global_model, self.personal.get(cid))
+            models = algorithm.client_models(client.arch, global_model, self._personal(cid))
             idx = np.concatenate([client.data.test_id_idx, client.data.test_ood_idx])
             x = torch.from_numpy(self.dataset.test_x[idx])
             exit_parts, server_parts = [], []

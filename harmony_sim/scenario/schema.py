@@ -172,6 +172,30 @@ class RuntimeConfig(StrictModel):
     pool_actors: int | None = Field(None, ge=1, description="client pool actors; null: one per "
                                     "CPU Ray reports (at most 8)")
     threads_per_actor: int = Field(1, ge=1, le=256, description="torch threads per pool actor")
+    gpus_per_actor: float | None = Field(None, ge=0.0, le=8.0, description="GPUs each pool and "
+                                         "the server actor reserve; null: share the GPUs Ray "
+                                         "reports among them (0 on CPU-only clusters)")
+    personal_dtype: Literal["float32", "float16"] = Field(
+        "float32", description="storage type of each client's personal weights between rounds "
+        "(float16 halves a pool's memory for clients that trained)")
+
+
+class ParticipationConfig(StrictModel):
+    """Who is online, who drops out mid-round, and the round deadline. The defaults (everyone
+    online, no dropout, no deadline) select exactly `clients.per_round` clients each round."""
+
+    availability: float | None = Field(None, gt=0.0, le=1.0, description="probability that a "
+                                       "client is online in a round; null: each tier's device "
+                                       "profile availability (1.0 without a profile)")
+    trace: Path | None = Field(None, description="CSV with columns round,client_id,online (0/1); "
+                               "listed (round, client) pairs override the probabilities")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="probability that a selected "
+                           "client goes offline during the round and never reports")
+    deadline_s: float | None = Field(None, gt=0.0, description="round deadline in simulated "
+                                     "seconds; later reports are dropped as stragglers")
+    over_selection: float = Field(0.0, ge=0.0, le=10.0, description="select "
+                                  "ceil(per_round * (1 + x)) clients and aggregate the first "
+                                  "per_round that report within the deadline")
 
 
 class OutputConfig(StrictModel):
@@ -193,4 +217,5 @@ class Scenario(StrictModel):
     algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    participation: ParticipationConfig = Field(default_factory=ParticipationConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
