@@ -96,6 +96,7 @@ class ClientPool:
             client = self.clients[cid]
             started = time.perf_counter()
             models = algorithm.client_models(client.arch, global_model, self.personal.get(cid))
+            models.client_id = cid
             # SplitFed-V1: each client trains its own copy of the back end from the global state;
             # copies are averaged, so no client's classes overwrite another's mid-round and the
             # result does not depend on how clients are spread over pools.
