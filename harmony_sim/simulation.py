@@ -13,6 +13,7 @@ from harmony_sim.console import RoundProgress, console, print_summary
 from harmony_sim.data import load_dataset
 from harmony_sim.evaluation import ClientEvaluation, summarise_evaluations
 from harmony_sim.evaluation.hybrid import metric_name, per_client_rows
+from harmony_sim.evaluation.skew import cut_skew, probe_indices, server_accuracy_by_arch
 from harmony_sim.population import build_clients
 from harmony_sim.results import RunDirectory
 from harmony_sim.results.plots import ACCURACY_PLOT, plot_accuracy_per_round
@@ -79,11 +80,13 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
                 progress.advance(_status(row, latest, ev_cfg.ood_ratios))
                 _transition(round_idx, RoundState.DONE)
         final_evals = runtime.evaluate(eval_ids)
+        probe = runtime.cut_features(eval_ids, probe_indices(len(dataset.test_y), scenario.seed))
     finally:
         if own_runtime:
             runtime.close()
     summary = _write_outputs(scenario, run_dir, rows, final_evals, initial,
-                             time.perf_counter() - started)
+                             time.perf_counter() - started,
+                             {**cut_skew(probe), **server_accuracy_by_arch(final_evals)})
     print_summary(f"{scenario.name}: {scenario.algorithm.name}, {scenario.training.rounds} rounds "
                   f"(mean over {len(final_evals)} clients)", summary["final"], ev_cfg.ood_ratios)
     console.print(f"results: {run_dir.path}")
@@ -125,7 +128,7 @@ def _status(row: dict[str, Any], latest: dict[str, float], ratios: Sequence[floa
 
 def _write_outputs(scenario: Scenario, run_dir: RunDirectory, rows: list[dict[str, Any]],
                    final_evals: Sequence[ClientEvaluation], initial: dict[str, float],
-                   wall_s: float) -> dict[str, Any]:
+                   wall_s: float, skew: dict[str, float] | None = None) -> dict[str, Any]:
     ev_cfg = scenario.evaluation
     client_rows = per_client_rows(final_evals, ev_cfg.ood_ratios, ev_cfg.exit_threshold)
     run_dir.write_table(CLIENTS_FILE, list(client_rows[0]), client_rows)
@@ -143,6 +146,7 @@ def _write_outputs(scenario: Scenario, run_dir: RunDirectory, rows: list[dict[st
         "initial": initial,
         "final": final,
         "wall_s": wall_s,
+        "skew": skew or {},
     }
     run_dir.write_json(SUMMARY_FILE, summary)
     if scenario.output.plots:

@@ -139,23 +139,20 @@ class Harmony(Algorithm):
                      server: ServerReplica | None) -> TrainStats:
         """Per batch: (meta) adapt on the support half with inner SGD steps on the exit loss,
         then on the query half: exit CE on the device, the server step on the client's cut plus
-        the simulated extractors' cuts (one call), and a first-order meta update of the
-        pre-adaptation weights with the query gradient."""
+        the simulated extractors' cuts (one call), applied from the adapted weights."""
         config = self.config
         assert models.head is not None and server is not None
         optimizer = self.make_optimizer(models.parameters())
-        params = models.parameters()
         simulated = self.simulated_extractors(models)
         views = 1 + len(simulated)
         stats = TrainStats()
         private_loss = 0.0
         for x, y in batches:
-            start = None
+            adapted = False
             if config.meta and config.inner_steps > 0 and len(y) >= 4:
                 half = len(y) // 2
-                start = [p.detach().clone() for p in params]
                 self._adapt(models, x[:half], y[:half])
-                x, y = x[half:], y[half:]
+                x, y, adapted = x[half:], y[half:], True
             cut = models.extractor(x)
             exit_loss = F.cross_entropy(models.head(cut), y)
             with torch.no_grad():
@@ -177,13 +174,12 @@ class Harmony(Algorithm):
             loss = config.gamma * exit_loss + (cut * grad).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if start is not None:  # first-order meta step: adapted-point gradient, original weights
-                with torch.no_grad():
-                    for p, p0 in zip(params, start, strict=True):
-                        p.copy_(p0)
+            # Reptile-style first order: the query step continues from the adapted weights (a
+            # FOMAML restore to the pre-adaptation weights learnt markedly slower in our runs);
+            # the outer Reptile step is the supernet update in aggregate().
             optimizer.step()
             stats.exit_loss += float(exit_loss.detach())
-            stats.samples += len(y) * (2 if start is not None else 1)
+            stats.samples += len(y) * (2 if adapted else 1)
             stats.batches += 1
         stats.server_loss = server.loss_sum if config.labels == "shared" else private_loss
         stats.traffic = server.traffic

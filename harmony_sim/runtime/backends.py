@@ -8,10 +8,13 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+import numpy as np
+
 from harmony_sim.algorithms import GlobalModel
 from harmony_sim.data import Dataset
 from harmony_sim.errors import UserInputError
 from harmony_sim.evaluation import ClientEvaluation
+from harmony_sim.evaluation.skew import CutFeatures
 from harmony_sim.runtime.client_pool import ClientPool, ClientRoundReport, VirtualClient
 from harmony_sim.runtime.server import Server
 from harmony_sim.scenario import Scenario
@@ -50,6 +53,10 @@ class Runtime(ABC):
     @abstractmethod
     def global_model(self) -> GlobalModel: ...
 
+    def cut_features(self, client_ids: Sequence[int], test_idx: np.ndarray) -> list[CutFeatures]:
+        """Clients' cut tensors on shared test inputs (representation-skew probe)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Release processes the runtime started."""
 
@@ -80,6 +87,12 @@ class LocalRuntime(Runtime):
 
     def global_model(self) -> GlobalModel:
         return self.server.global_model()
+
+    def cut_features(self, client_ids: Sequence[int], test_idx: np.ndarray) -> list[CutFeatures]:
+        model = self.server.global_model()
+        found = [f for pool, ids in zip(self.pools, self.by_pool(client_ids), strict=True)
+                 if ids for f in pool.cut_features(ids, model, test_idx)]
+        return sorted(found, key=lambda f: f.client_id)
 
 
 class RayRuntime(Runtime):
@@ -134,6 +147,14 @@ class RayRuntime(Runtime):
 
     def global_model(self) -> GlobalModel:
         return self._ray.get(self.server.global_model.remote())
+
+    def cut_features(self, client_ids: Sequence[int], test_idx: np.ndarray) -> list[CutFeatures]:
+        model_ref = self.server.global_model.remote()
+        futures = [pool.cut_features.remote(ids, model_ref, test_idx)
+                   for pool, ids in zip(self.pools, self.by_pool(client_ids), strict=True)
+                   if ids]
+        found = [f for part in self._ray.get(futures) for f in part]
+        return sorted(found, key=lambda f: f.client_id)
 
     def close(self) -> None:
         for actor in [*self.pools, self.server]:

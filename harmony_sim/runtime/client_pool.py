@@ -20,6 +20,7 @@ from harmony_sim.algorithms.base import PersonalState
 from harmony_sim.algorithms.split_protocol import ReceivedMessage
 from harmony_sim.data import ClientData, Dataset
 from harmony_sim.evaluation import ClientEvaluation, exit_entropy
+from harmony_sim.evaluation.skew import CutFeatures
 from harmony_sim.models import ArchSpec, CutSpec
 from harmony_sim.scenario import Scenario
 from harmony_sim.seeding import torch_generator
@@ -167,6 +168,22 @@ class ClientPool:
                 server_pred=None if server_logits is None
                 else server_logits.argmax(1).numpy().astype(np.int16)))
         return results
+
+    @torch.no_grad()
+    def cut_features(self, client_ids: Sequence[int], global_model: GlobalModel,
+                     test_idx: np.ndarray) -> list[CutFeatures]:
+        """Each client's cut tensors for the same test inputs (the skew probe)."""
+        x = torch.from_numpy(self.dataset.test_x[test_idx])
+        found = []
+        for cid in sorted(client_ids):
+            client = self.clients[cid]
+            models = self.algorithm.client_models(client.arch, global_model,
+                                                  self.personal.get(cid))
+            models.extractor.eval()
+            cut = models.extractor(x).flatten(1).numpy().astype(np.float32)
+            models.extractor.train()
+            found.append(CutFeatures(cid, client.arch.id, cut))
+        return found
 
     def received_server_messages(self) -> list[ReceivedMessage]:
         """Messages the server side received (only when constructed with recording on)."""
