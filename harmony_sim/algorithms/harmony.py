@@ -1,5 +1,5 @@
 """HARMONY, the project's reconstruction (docs: /work/shared/design/harmony-algorithm.md):
-per-family supernets with Reptile aggregation, a first-order meta-learning inner loop, simulated
+per-family supernets with Reptile aggregation, a first-order (Reptile-style) inner loop, simulated
 extractors drawn from the supernets, server-side InfoNCE alignment with a cross-round queue of
 other clients' features, and private labels over a U-shaped exchange. Ablations are config flags
 (algorithm.meta / contrastive / labels) and registered names harmony_no_meta,
@@ -38,7 +38,7 @@ from harmony_sim.algorithms.supernet import (
     simulated_extractor,
     supernet_key,
 )
-from harmony_sim.models import ArchSpec, Extractor
+from harmony_sim.models import ArchSpec, Extractor, build_extractor
 from harmony_sim.scenario.schema import Scenario
 from harmony_sim.seeding import numpy_rng, seed_torch, torch_generator
 
@@ -131,7 +131,7 @@ class Harmony(Algorithm):
         c = self.context
         return [simulated_extractor(
             self._cached("simulated", f"{arch.id}#{i}", partial(
-                _build, arch, c.in_channels, c.cut, c.norm)),
+                build_extractor, arch, c.in_channels, c.cut, c.norm)),
             shared.components[supernet_key(arch.family)], self.config.param_noise_std,
             generator) for i, arch in enumerate(archs)]
 
@@ -194,12 +194,6 @@ class Harmony(Algorithm):
             inner.zero_grad(set_to_none=True)
             loss.backward()
             inner.step()
-
-
-def _build(arch: ArchSpec, in_channels: int, cut, norm) -> Extractor:  # noqa: ANN001
-    from harmony_sim.models import build_extractor
-
-    return build_extractor(arch, in_channels, cut, norm)
 
 
 for _name, _overrides in {"harmony_no_meta": {"meta": False},
