@@ -89,9 +89,12 @@ def plot(table: list[dict[str, Any]], columns: list[str], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 4), sharey=False)
+    ncols = (len(columns) + 1) // 2
+    fig, axes = plt.subplots(2, ncols, figsize=(3.2 * ncols, 7.5), squeeze=False)
     names = [e["algorithm"] for e in table]
-    for ax, col in zip(np.atleast_1d(axes), columns, strict=True):
+    for ax in axes.flat[len(columns):]:
+        ax.axis("off")
+    for ax, col in zip(axes.flat, columns, strict=False):
         means = [e[f"{col}_mean"] for e in table]
         stds = [e[f"{col}_std"] for e in table]
         ax.bar(range(len(names)), np.nan_to_num(means), yerr=np.nan_to_num(stds), capsize=3,
