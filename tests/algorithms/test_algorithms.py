@@ -117,3 +117,16 @@ def test_supernet_slice_update_merge_round_trip() -> None:
         else:
             assert torch.equal(value, supernet[key])  # deeper blocks: untouched
     assert all(torch.allclose(slice_state(merged, small)[k], updated[k]) for k in small)
+
+
+def test_run_summary_reports_skew(tiny_scenario, tmp_path) -> None:  # noqa: ANN001
+    from harmony_sim.results import RunDirectory
+    from harmony_sim.simulation import run_simulation
+
+    scenario = mixed(tiny_scenario, "harmony")
+    summary = run_simulation(scenario, RunDirectory.create(tmp_path / "run"),
+                             show_progress=False)
+    skew = summary["skew"]
+    assert skew["cross_arch_pairs"] > 0
+    assert 0.0 <= skew["skew"] <= 2.0 and 0.0 <= skew["cut_cka"] <= 1.0 + 1e-6
+    assert {"server_ood_acc[plain_cnn-w0.25-d1]", "server_ood_acc_arch_spread"} <= set(skew)
