@@ -95,6 +95,11 @@ class UpdateAccumulator:
     """Named SliceAccumulators, one per model component (e.g. 'server', 'extractor/<arch>')."""
 
     parts: dict[str, SliceAccumulator] = field(default_factory=dict)
+    # Tensors that are collected, not averaged (e.g. HARMONY's queue of server-side features).
+    collected: dict[str, list[Tensor]] = field(default_factory=dict)
+
+    def collect(self, name: str, tensor: Tensor) -> None:
+        self.collected.setdefault(name, []).append(tensor)
 
     def add(self, component: str, state: StateDict, weight: float,
             reference: StateDict) -> None:
@@ -108,6 +113,8 @@ class UpdateAccumulator:
                 self.parts[name].merge(part)
             else:
                 self.parts[name] = part
+        for name, tensors in other.collected.items():
+            self.collected.setdefault(name, []).extend(tensors)
 
     def average_into(self, components: dict[str, StateDict]) -> dict[str, StateDict]:
         """New component states: averaged where updates arrived, unchanged elsewhere."""

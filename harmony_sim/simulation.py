@@ -14,6 +14,7 @@ from harmony_sim.data import load_dataset
 from harmony_sim.devices.report import print_architectures, write_architectures
 from harmony_sim.evaluation import ClientEvaluation, summarise_evaluations
 from harmony_sim.evaluation.hybrid import metric_name, per_client_rows
+from harmony_sim.evaluation.skew import cut_skew, probe_indices, server_accuracy_by_arch
 from harmony_sim.participation import COUNT_COLUMNS, Participation, round_counts, tier_totals
 from harmony_sim.population import plan_population
 from harmony_sim.results import RunDirectory
@@ -105,13 +106,15 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
                 progress.advance(_status(row, latest, ev_cfg.ood_ratios))
                 _transition(round_idx, RoundState.DONE)
         final_evals = runtime.evaluate(eval_ids)
+        probe = runtime.cut_features(eval_ids, probe_indices(len(dataset.test_y), scenario.seed))
     finally:
         if own_runtime:
             runtime.close()
     run_dir.write_table(PARTICIPATION_FILE, PARTICIPATION_COLUMNS, tier_rows)
     run_dir.write_table(PARTICIPANTS_FILE, PARTICIPANT_COLUMNS, client_rows)
     summary = _write_outputs(scenario, run_dir, rows, final_evals, initial,
-                             time.perf_counter() - started)
+                             time.perf_counter() - started,
+                             {**cut_skew(probe), **server_accuracy_by_arch(final_evals)})
     summary["participation"] = tier_totals(tier_rows)
     write_architectures(run_dir, population, summary)  # also rewrites summary.json
     print_participation(summary["participation"])
@@ -158,7 +161,7 @@ def _status(row: dict[str, Any], latest: dict[str, float], ratios: Sequence[floa
 
 def _write_outputs(scenario: Scenario, run_dir: RunDirectory, rows: list[dict[str, Any]],
                    final_evals: Sequence[ClientEvaluation], initial: dict[str, float],
-                   wall_s: float) -> dict[str, Any]:
+                   wall_s: float, skew: dict[str, float] | None = None) -> dict[str, Any]:
     ev_cfg = scenario.evaluation
     client_rows = per_client_rows(final_evals, ev_cfg.ood_ratios, ev_cfg.exit_threshold)
     run_dir.write_table(CLIENTS_FILE, list(client_rows[0]), client_rows)
@@ -176,6 +179,7 @@ def _write_outputs(scenario: Scenario, run_dir: RunDirectory, rows: list[dict[st
         "initial": initial,
         "final": final,
         "wall_s": wall_s,
+        "skew": skew or {},
     }
     run_dir.write_json(SUMMARY_FILE, summary)
     if scenario.output.plots:

@@ -5,6 +5,7 @@ from harmony_sim.algorithms.registry import ALGORITHMS, create_algorithm
 
 # Importing an algorithm module registers it.
 from harmony_sim.algorithms import splitgp  # noqa: E402,F401  isort: skip
+from harmony_sim.algorithms import fedavg, harmony, heterofl, local, sfl  # noqa: E402,F401  isort: skip
 
 __all__ = ["ALGORITHMS", "Algorithm", "ClientModels", "GlobalModel", "ModelContext",
            "create_algorithm"]

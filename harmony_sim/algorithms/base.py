@@ -59,6 +59,8 @@ class ClientModels:
     arch: ArchSpec
     extractor: Extractor
     head: nn.Module | None
+    shared: GlobalModel | None = None  # the global state this client's round started from
+    client_id: int = -1  # set by the pool; seeds per-client random draws
 
     def parameters(self) -> list[nn.Parameter]:
         params = list(self.extractor.parameters())
@@ -155,7 +157,7 @@ class Algorithm(ABC):
             shared_head = slice_state(global_model.components[self.head_key(arch)],
                                       head.state_dict())
             head.load_state_dict(self._personalise(shared_head, personal, "head"))
-        return ClientModels(arch, extractor, head)
+        return ClientModels(arch, extractor, head, shared=global_model)
 
     def _personalise(self, shared: StateDict, personal: PersonalState | None,
                      part: str) -> StateDict:

@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
 
 class DeviceClock:
     """Charges per step: the time the consumer spends between taking a batch and asking for the
-    next one (one forward/backward/update), minus calls marked as not device work."""
+    next one (one forward/backward/update), minus what `server_busy` reports as server work."""
 
-    def __init__(self, time_scale: float) -> None:
+    def __init__(self, time_scale: float,
+                 server_busy: Callable[[], float] | None = None) -> None:
+        """`server_busy()` returns cumulative host seconds of server-side work done inside the
+        steps (the server replica's `busy_s`); that time is not charged to the device."""
         self.time_scale = time_scale
         self.host_s = 0.0
         self.steps_charged = 0
-        self._excluded = 0.0
+        self._server_busy = server_busy or (lambda: 0.0)
 
     @property
     def device_s(self) -> float:
@@ -26,21 +29,9 @@ class DeviceClock:
 
     def steps(self, batches: Iterable[T]) -> Iterator[T]:
         for batch in batches:
-            self._excluded = 0.0
+            busy_before = self._server_busy()
             started = time.perf_counter()
             yield batch
-            self.host_s += max(time.perf_counter() - started - self._excluded, 0.0)
+            elapsed = time.perf_counter() - started
+            self.host_s += max(elapsed - (self._server_busy() - busy_before), 0.0)
             self.steps_charged += 1
-
-    def exclude(self, owner: Any, method: str) -> None:
-        """Time spent in `owner.method` (e.g. the server replica's step) is not charged."""
-        inner: Callable[..., Any] = getattr(owner, method)
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return inner(*args, **kwargs)
-            finally:
-                self._excluded += time.perf_counter() - started
-
-        setattr(owner, method, timed)

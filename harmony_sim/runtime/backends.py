@@ -9,10 +9,13 @@ import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from harmony_sim.algorithms import GlobalModel
 from harmony_sim.data import Dataset
 from harmony_sim.errors import UserInputError
 from harmony_sim.evaluation import ClientEvaluation
+from harmony_sim.evaluation.skew import CutFeatures
 from harmony_sim.runtime.client_pool import ClientPool, ClientRoundReport, VirtualClient
 from harmony_sim.runtime.server import Server
 from harmony_sim.scenario import Scenario
@@ -59,6 +62,10 @@ class Runtime(ABC):
     @abstractmethod
     def global_model(self) -> GlobalModel: ...
 
+    @abstractmethod
+    def cut_features(self, client_ids: Sequence[int], test_idx: np.ndarray) -> list[CutFeatures]:
+        """Clients' cut tensors on shared test inputs (representation-skew probe)."""
+
     def close(self) -> None:  # noqa: B027  (optional hook: in-process runtimes hold nothing)
         """Release processes the runtime started."""
 
@@ -97,6 +104,12 @@ class LocalRuntime(Runtime):
 
     def global_model(self) -> GlobalModel:
         return self.server.global_model()
+
+    def cut_features(self, client_ids: Sequence[int], test_idx: np.ndarray) -> list[CutFeatures]:
+        model = self.server.global_model()
+        found = [f for pool, ids in zip(self.pools, self.by_pool(client_ids), strict=True)
+                 if ids for f in pool.cut_features(ids, model, test_idx)]
+        return sorted(found, key=lambda f: f.client_id)
 
 
 class RayRuntime(Runtime):
@@ -181,6 +194,14 @@ class RayRuntime(Runtime):
 
     def global_model(self) -> GlobalModel:
         return self._ray.get(self.server.global_model.remote())
+
+    def cut_features(self, client_ids: Sequence[int], test_idx: np.ndarray) -> list[CutFeatures]:
+        model_ref = self.server.global_model.remote()
+        futures = [pool.cut_features.remote(ids, model_ref, test_idx)
+                   for pool, ids in zip(self.pools, self.by_pool(client_ids), strict=True)
+                   if ids]
+        found = [f for part in self._ray.get(futures) for f in part]
+        return sorted(found, key=lambda f: f.client_id)
 
     def close(self) -> None:
         for actor in [*self.pools, self.server]:

@@ -21,6 +21,7 @@ from harmony_sim.algorithms.split_protocol import ReceivedMessage
 from harmony_sim.data import ClientData, Dataset
 from harmony_sim.devices.clock import DeviceClock
 from harmony_sim.evaluation import ClientEvaluation, exit_entropy
+from harmony_sim.evaluation.skew import CutFeatures
 from harmony_sim.models import ArchSpec, CutSpec
 from harmony_sim.scenario import Scenario
 from harmony_sim.seeding import torch_generator
@@ -116,15 +117,16 @@ class ClientPool:
             client = self.clients[cid]
             started = time.perf_counter()
             torch.set_num_threads(client.threads or self.threads)
-            clock = DeviceClock(client.time_scale)
             models = algorithm.client_models(client.arch, global_model, self._personal(cid))
+            models.client_id = cid
             # SplitFed-V1: each client trains its own copy of the back end from the global state;
             # copies are averaged, so no client's classes overwrite another's mid-round and the
             # result does not depend on how clients are spread over pools.
             server = algorithm.server_replica(global_model)
             if server is not None:
                 server.record = self.record_server_messages
-                clock.exclude(server, "train_on_cut")  # the server's step is not device time
+            clock = DeviceClock(client.time_scale,  # the server's steps are not device time
+                                None if server is None else lambda s=server: s.busy_s)
             stats = algorithm.train_client(models, clock.steps(self._batches(client, round_idx)),
                                            server)
             # The update goes to the round's sums, to a per-client hold, or (past the deadline)
@@ -231,6 +233,22 @@ class ClientPool:
                 server_pred=None if server_logits is None
                 else server_logits.argmax(1).numpy().astype(np.int16)))
         return results
+
+    @torch.no_grad()
+    def cut_features(self, client_ids: Sequence[int], global_model: GlobalModel,
+                     test_idx: np.ndarray) -> list[CutFeatures]:
+        """Each client's cut tensors for the same test inputs (the skew probe)."""
+        x = torch.from_numpy(self.dataset.test_x[test_idx])
+        found = []
+        for cid in sorted(client_ids):
+            client = self.clients[cid]
+            models = self.algorithm.client_models(client.arch, global_model,
+                                                  self.personal.get(cid))
+            models.extractor.eval()
+            cut = models.extractor(x).flatten(1).numpy().astype(np.float32)
+            models.extractor.train()
+            found.append(CutFeatures(cid, client.arch.id, cut))
+        return found
 
     def received_server_messages(self) -> list[ReceivedMessage]:
         """Messages the server side received (only when constructed with recording on)."""

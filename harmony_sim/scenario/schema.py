@@ -141,6 +141,32 @@ class AlgorithmConfig(StrictModel):
     gamma: float = Field(0.5, ge=0.0, le=1.0, description="weight of the exit loss")
     lam: float = Field(0.2, ge=0.0, le=1.0, alias="lambda",
                        description="personal share when mixing personal and global weights")
+    # HARMONY (harmony_sim/algorithms/harmony.py); the project's reconstruction, every knob here.
+    meta: bool = Field(True, description="harmony: meta-learning inner loop + simulated "
+                       "extractors (false: ablation 'meta off')")
+    contrastive: bool = Field(True, description="harmony: server-side InfoNCE alignment "
+                              "(false: ablation 'contrastive off', same as beta=0)")
+    labels: Literal["private", "shared"] = Field(
+        "private", description="harmony: private = the server returns logits and receives "
+        "dL/dlogits (labels stay on the device); shared = SplitGP's cut+labels protocol")
+    inner_steps: int = Field(1, ge=0, le=50, description="harmony: inner SGD steps on the exit "
+                             "loss over the support half of each batch")
+    inner_lr: float = Field(0.05, gt=0.0, le=10.0, description="harmony: inner-loop step size")
+    meta_lr: float = Field(1.0, gt=0.0, le=1.0, description="harmony: Reptile step of each "
+                           "supernet towards the mean of its trained slices (1: plain average)")
+    simulated_extractors: int = Field(2, ge=0, le=16, description="harmony: extractors drawn "
+                                      "from the supernets per client and round")
+    param_noise_std: float = Field(0.01, ge=0.0, description="harmony: Gaussian noise std added "
+                                   "to a simulated extractor's weights")
+    cross_family: bool = Field(False, description="harmony: simulated extractors may come from "
+                               "another family's supernet")
+    tau: float = Field(0.1, gt=0.0, le=10.0, description="harmony: InfoNCE temperature")
+    beta: float = Field(0.1, ge=0.0, le=100.0, description="harmony: weight of the contrastive "
+                        "loss")
+    queue_size: int = Field(256, ge=0, le=1_000_000, description="harmony: negatives kept by the "
+                            "server across rounds (MoCo-style queue of other clients' features)")
+    projection_dim: int = Field(64, ge=2, le=4096, description="harmony: embedding size of the "
+                                "server's projection head g")
 
 
 class EvaluationConfig(StrictModel):

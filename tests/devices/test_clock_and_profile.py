@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harmony_sim.algorithms.split_protocol import server_work
 from harmony_sim.cli import main
 from harmony_sim.devices import load_profile_file
 from harmony_sim.devices.clock import DeviceClock
@@ -20,14 +21,16 @@ from tests.devices.test_selection import three_tiers
 
 
 class FakeServer:
+    busy_s = 0.0
+
+    @server_work
     def train_on_cut(self) -> None:
         time.sleep(0.03)
 
 
 def test_clock_scales_step_time_and_skips_server_time() -> None:
-    clock = DeviceClock(time_scale=10.0)
     server = FakeServer()
-    clock.exclude(server, "train_on_cut")
+    clock = DeviceClock(time_scale=10.0, server_busy=lambda: server.busy_s)
     for _ in clock.steps(range(3)):
         time.sleep(0.01)  # device work
         server.train_on_cut()  # not device work

@@ -1,0 +1,60 @@
+"""FedAvg (McMahan et al., 2017) with the whole model on the device: the largest architecture
+every client fits, followed by the server back end's layers, trained locally and averaged. It
+answers on the device (no server at inference)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from torch import nn
+
+from harmony_sim.aggregation import StateDict
+from harmony_sim.algorithms.base import (
+    Algorithm,
+    ClientModels,
+    GlobalModel,
+    ModelContext,
+    PersonalState,
+)
+from harmony_sim.algorithms.registry import ALGORITHMS
+from harmony_sim.models import ArchSpec, build_server_backend
+from harmony_sim.scenario.schema import Scenario
+
+
+def common_architecture(scenario: Scenario) -> ArchSpec:
+    """Smallest width and smallest depth over the scenario's tiers (the largest model that fits
+    every client: not wider, not deeper), in the family of the smallest tier's architecture."""
+    from harmony_sim.population import scenario_architectures  # it imports the runtime
+
+    archs = scenario_architectures(scenario)
+    smallest = min(archs, key=lambda a: (a.width * a.depth, a.width, a.depth))
+    return ArchSpec(smallest.family, min(a.width for a in archs), min(a.depth for a in archs))
+
+
+@ALGORITHMS.register("fedavg")
+class FedAvg(Algorithm):
+    name = "fedavg"
+    uses_server = False  # the 'head' below is the server back end's architecture, on device
+
+    def __init__(self, scenario: Scenario, context: ModelContext) -> None:
+        super().__init__(scenario, context)
+        self.common = common_architecture(scenario)
+
+    def head_module(self, arch: ArchSpec) -> nn.Module:
+        c = self.context
+        return self._cached("head", arch.id,
+                            lambda: build_server_backend(c.cut, c.num_classes, c.norm))
+
+    def init_global(self, archs: Iterable[ArchSpec]) -> GlobalModel:
+        return super().init_global([self.common])
+
+    def client_models(self, arch: ArchSpec, global_model: GlobalModel,
+                      personal: PersonalState | None) -> ClientModels:
+        return super().client_models(self.common, global_model, None)
+
+    def _personalise(self, shared: StateDict, personal: PersonalState | None,
+                     part: str) -> StateDict:
+        return shared
+
+    def personal_state(self, models: ClientModels) -> PersonalState:
+        return {}  # nothing personal: every client runs the global model
