@@ -13,6 +13,12 @@ from harmony_sim.console import RoundProgress, console, print_summary
 from harmony_sim.data import load_dataset
 from harmony_sim.evaluation import ClientEvaluation, summarise_evaluations
 from harmony_sim.evaluation.hybrid import metric_name, per_client_rows
+from harmony_sim.inference.study import (
+    inference_codecs,
+    load_inference_profiles,
+    print_latency_table,
+    run_inference_study,
+)
 from harmony_sim.population import build_clients
 from harmony_sim.results import RunDirectory
 from harmony_sim.results.plots import ACCURACY_PLOT, plot_accuracy_per_round
@@ -47,6 +53,7 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
     """Run every round, write the run directory and return the summary."""
     started = time.perf_counter()
     run_dir.write_scenario(scenario)
+    inference_profiles = load_inference_profiles(scenario)  # fail on a bad profile before training
     dataset = load_dataset(scenario.data, scenario.seed)
     clients = build_clients(scenario, dataset)
     own_runtime = runtime is None
@@ -78,12 +85,17 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
                 run_dir.append_metrics(row)
                 progress.advance(_status(row, latest, ev_cfg.ood_ratios))
                 _transition(round_idx, RoundState.DONE)
-        final_evals = runtime.evaluate(eval_ids)
+        final_evals = runtime.evaluate(eval_ids, inference_codecs(scenario))
     finally:
         if own_runtime:
             runtime.close()
     summary = _write_outputs(scenario, run_dir, rows, final_evals, initial,
                              time.perf_counter() - started)
+    if scenario.inference.enabled:
+        summary["inference"] = run_inference_study(scenario, dataset, final_evals,
+                                                   inference_profiles, run_dir)
+        run_dir.write_json(SUMMARY_FILE, summary)
+        print_latency_table(summary["inference"])
     print_summary(f"{scenario.name}: {scenario.algorithm.name}, {scenario.training.rounds} rounds "
                   f"(mean over {len(final_evals)} clients)", summary["final"], ev_cfg.ood_ratios)
     console.print(f"results: {run_dir.path}")

@@ -22,6 +22,12 @@ METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 CLIENTS_FILE = "clients.csv"
 ROUNDS_FILE = "rounds.csv"
+# Fallback-inference latency study (harmony_sim.inference.study).
+LATENCY_STUDY_FILE = "latency_study.csv"
+SERVER_LOAD_FILE = "server_load.csv"
+LATENCY_SLO_FILE = "latency_slo.csv"
+LATENCY_PARETO_PLOT = "latency_pareto.png"
+SERVER_LOAD_PLOT = "server_load.png"
 
 
 def default_run_path(scenario: Scenario) -> Path:

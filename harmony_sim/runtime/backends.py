@@ -12,6 +12,7 @@ from harmony_sim.algorithms import GlobalModel
 from harmony_sim.data import Dataset
 from harmony_sim.errors import UserInputError
 from harmony_sim.evaluation import ClientEvaluation
+from harmony_sim.inference.codecs import Codec
 from harmony_sim.runtime.client_pool import ClientPool, ClientRoundReport, VirtualClient
 from harmony_sim.runtime.server import Server
 from harmony_sim.scenario import Scenario
@@ -45,7 +46,8 @@ class Runtime(ABC):
         ...
 
     @abstractmethod
-    def evaluate(self, client_ids: Sequence[int]) -> list[ClientEvaluation]: ...
+    def evaluate(self, client_ids: Sequence[int],
+                 codecs: Sequence[Codec] = ()) -> list[ClientEvaluation]: ...
 
     @abstractmethod
     def global_model(self) -> GlobalModel: ...
@@ -72,10 +74,11 @@ class LocalRuntime(Runtime):
                    if ids]
         return self.server.aggregate(*results)
 
-    def evaluate(self, client_ids: Sequence[int]) -> list[ClientEvaluation]:
+    def evaluate(self, client_ids: Sequence[int],
+                 codecs: Sequence[Codec] = ()) -> list[ClientEvaluation]:
         model = self.server.global_model()
         evals = [ev for pool, ids in zip(self.pools, self.by_pool(client_ids), strict=True)
-                 if ids for ev in pool.evaluate(ids, model)]
+                 if ids for ev in pool.evaluate(ids, model, codecs)]
         return sorted(evals, key=lambda e: e.client_id)
 
     def global_model(self) -> GlobalModel:
@@ -124,9 +127,10 @@ class RayRuntime(Runtime):
         # Pool results go straight to the server actor; the driver only gets the reports.
         return self._ray.get(self.server.aggregate.remote(*results))
 
-    def evaluate(self, client_ids: Sequence[int]) -> list[ClientEvaluation]:
+    def evaluate(self, client_ids: Sequence[int],
+                 codecs: Sequence[Codec] = ()) -> list[ClientEvaluation]:
         model_ref = self.server.global_model.remote()
-        futures = [pool.evaluate.remote(ids, model_ref)
+        futures = [pool.evaluate.remote(ids, model_ref, codecs)
                    for pool, ids in zip(self.pools, self.by_pool(client_ids), strict=True)
                    if ids]
         evals = [ev for part in self._ray.get(futures) for ev in part]
