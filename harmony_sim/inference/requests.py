@@ -83,6 +83,17 @@ def sources_per_tier(tiers: Sequence[TierWorkload], sources: int) -> list[int]:
     return tier_counts([t.share for t in tiers], sources)
 
 
+def device_finish(arrival: np.ndarray, device_s: float) -> np.ndarray:
+    """When a device that handles its requests one at a time (FIFO) finishes each of them."""
+    if len(arrival) < 2 or np.diff(arrival).min() >= device_s:
+        return arrival + device_s  # no request waits for the previous one
+    done = np.empty(len(arrival))
+    free = 0.0
+    for i, a in enumerate(arrival):
+        free = done[i] = max(a, free) + device_s
+    return done
+
+
 def draw_requests(tiers: Sequence[TierWorkload], sources: int, rate_hz: float,
                   duration_s: float, ood_ratio: float, codec: str, payload_bytes: int,
                   response_bytes: int, seed: int) -> RequestDraws:
@@ -104,11 +115,7 @@ def draw_requests(tiers: Sequence[TierWorkload], sources: int, rate_hz: float,
             n = rng.poisson(rate_hz * duration_s)
             arrival = np.sort(rng.uniform(0.0, duration_s, n))
             sample = rng.choice(rec.subset(ood_ratio), n)
-            # One device handles its requests one at a time (FIFO).
-            done = np.empty(n)
-            free = 0.0
-            for i, a in enumerate(arrival):
-                free = done[i] = max(a, free) + tier.device_s
+            done = device_finish(arrival, tier.device_s)
             parts["tier"].append(np.full(n, t_idx))
             parts["source"].append(np.full(n, source_id))
             parts["arrival"].append(arrival)

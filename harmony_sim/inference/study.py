@@ -125,6 +125,11 @@ def tiers_under(setup: StudySetup, scenario: Scenario, condition: str) -> list[T
             for t, p in zip(setup.tiers, setup.profiles, strict=True)]
 
 
+def study_sources(setup: StudySetup, scenario: Scenario) -> int:
+    """Request sources of the latency study: inference.sources, else one per evaluated client."""
+    return scenario.inference.sources or sum(len(t.records) for t in setup.tiers)
+
+
 def _run(setup: StudySetup, scenario: Scenario, condition: str, codec: Codec, sources: int,
          thresholds_by_tier: Sequence[Sequence[float]]) -> list[RequestOutcome]:
     """One request draw for (condition, codec, sources), simulated at each threshold vector."""
@@ -146,7 +151,7 @@ def tier_rows(setup: StudySetup, outcome: RequestOutcome) -> list[dict[str, Any]
 def latency_study(setup: StudySetup, scenario: Scenario) -> list[dict[str, Any]]:
     """Rows of STUDY_COLUMNS: every condition x codec x threshold x tier."""
     inf = scenario.inference
-    sources = inf.sources or sum(len(t.records) for t in setup.tiers)
+    sources = study_sources(setup, scenario)
     rows = []
     for condition in scenario.network.conditions:
         for codec in inf.codecs:
@@ -182,7 +187,7 @@ def slo_choice(setup: StudySetup, scenario: Scenario,
     server, so one tier's choice moves the others' queueing)."""
     inf = scenario.inference
     assert inf.slo_p95_ms is not None
-    sources = inf.sources or sum(len(t.records) for t in setup.tiers)
+    sources = study_sources(setup, scenario)
     rows = []
     for condition in scenario.network.conditions:
         for codec in inf.codecs:
@@ -238,7 +243,11 @@ def run_inference_study(scenario: Scenario, dataset: Dataset, evals: Sequence[Cl
                         profiles: Mapping[str, DeviceProfile],
                         run_dir: RunDirectory) -> dict[str, Any]:
     """Run the study, write its CSVs and plots into the run directory, return a summary."""
-    from harmony_sim.results.latency_plots import plot_latency_pareto, plot_server_load
+    from harmony_sim.results.latency_plots import (
+        plot_latency_cdf,
+        plot_latency_pareto,
+        plot_server_load,
+    )
 
     setup = prepare_study(scenario, dataset, evals, profiles)
     study = latency_study(setup, scenario)
@@ -250,6 +259,15 @@ def run_inference_study(scenario: Scenario, dataset: Dataset, evals: Sequence[Cl
         "headline": headline_rows(scenario, study)}
     if scenario.output.plots:
         plot_latency_pareto(study, run_dir)
+        inf = scenario.inference
+        threshold = headline_rows(scenario, study)[0]["threshold"]
+        sources = study_sources(setup, scenario)
+        outcomes = {c: _run(setup, scenario, c, inf.codecs[0], sources,
+                            [[threshold] * len(setup.tiers)])[0]
+                    for c in scenario.network.conditions}
+        plot_latency_cdf(outcomes, [t.name for t in setup.tiers],
+                         f"latency CDF per tier ({inf.codecs[0]}, threshold {threshold:g})",
+                         run_dir)
     if scenario.inference.load_clients:
         load = load_sweep(setup, scenario)
         run_dir.write_table(SERVER_LOAD_FILE, LOAD_COLUMNS, load)

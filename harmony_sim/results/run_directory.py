@@ -28,6 +28,7 @@ SERVER_LOAD_FILE = "server_load.csv"
 LATENCY_SLO_FILE = "latency_slo.csv"
 LATENCY_PARETO_PLOT = "latency_pareto.png"
 SERVER_LOAD_PLOT = "server_load.png"
+LATENCY_CDF_PLOT = "latency_cdf.png"
 
 
 def default_run_path(scenario: Scenario) -> Path:

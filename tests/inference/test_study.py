@@ -13,6 +13,7 @@ from harmony_sim.devices import DeviceProfile
 from harmony_sim.devices.catalog import PROFILES_ENV, load_profile
 from harmony_sim.results import RunDirectory
 from harmony_sim.results.run_directory import (
+    LATENCY_CDF_PLOT,
     LATENCY_PARETO_PLOT,
     LATENCY_SLO_FILE,
     LATENCY_STUDY_FILE,
@@ -90,7 +91,7 @@ def test_latency_study_writes_sweeps_load_and_slo(tiny_scenario, profile_dir: Pa
     for row in slo:
         if row["tier"] != "all":
             assert row["met"] == str(float(row["p95_ms"]) <= 60.0)
-    for name in (LATENCY_PARETO_PLOT, SERVER_LOAD_PLOT):
+    for name in (LATENCY_PARETO_PLOT, SERVER_LOAD_PLOT, LATENCY_CDF_PLOT):
         assert run_dir.file(name).stat().st_size > 10_000
     saved = json.loads(run_dir.file(SUMMARY_FILE).read_text())
     assert saved["inference"]["workers"] == 1
