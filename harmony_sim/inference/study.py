@@ -109,6 +109,10 @@ def prepare_study(scenario: Scenario, dataset: Dataset, evals: Sequence[ClientEv
         assert tier.profile is not None
         profile = profiles[tier.profile]
         arch = tier_architecture(scenario, tier)
+        if not any(e.tier == tier.name for e in evals):
+            raise UserInputError(f"evaluation.max_clients: no client of tier {tier.name!r} was "
+                                 "evaluated, and the latency study replays evaluated clients; "
+                                 "raise evaluation.max_clients or the tier's share")
         tiers.append(TierWorkload(
             tier.name, [e for e in evals if e.tier == tier.name],
             device_seconds(algorithm, arch, dataset.input_shape, profile),
@@ -229,14 +233,22 @@ def print_latency_table(summary: Mapping[str, Any]) -> None:
     rows = summary["headline"]
     title = (f"fallback inference ({rows[0]['codec']}, threshold {rows[0]['threshold']:g}; "
              f"server {summary['workers']} x {summary['service_ms']:.3g} ms)") if rows else ""
-    table = Table(title=title)
     columns = ("condition", "tier", "p50_ms", "p95_ms", "p99_ms", "fallback_rate", "accuracy")
-    for name in columns:
-        table.add_column(name, justify="left" if name in ("condition", "tier") else "right")
-    for r in rows:
-        table.add_row(*(f"{r[c]:.3g}" if isinstance(r.get(c), float) else str(r.get(c, "-"))
-                        for c in columns))
-    console.print(table)
+    tables = [(title, columns, rows)]
+    if "slo" in summary:
+        codec = summary["slo"][0]["codec"]
+        tables.append((f"SLO p95 <= {summary['slo'][0]['slo_p95_ms']:g} ms ({codec}): "
+                       "threshold picked per tier", ("condition", "tier", "threshold", "met",
+                                                     *columns[2:]),
+                       [r for r in summary["slo"] if r["codec"] == codec]))
+    for caption, names, content in tables:
+        table = Table(title=caption)
+        for name in names:
+            table.add_column(name, justify="left" if name in ("condition", "tier") else "right")
+        for r in content:
+            table.add_row(*(f"{r[c]:.3g}" if isinstance(r.get(c), float) else str(r.get(c, "-"))
+                            for c in names))
+        console.print(table)
 
 
 def run_inference_study(scenario: Scenario, dataset: Dataset, evals: Sequence[ClientEvaluation],

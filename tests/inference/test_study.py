@@ -108,3 +108,23 @@ def test_study_needs_a_profile_per_tier(tiny_scenario, tmp_path: Path) -> None: 
                              inference={"enabled": True})
     with pytest.raises(UserInputError, match=r"clients.tiers.0.profile"):
         run_simulation(scenario, RunDirectory.create(tmp_path / "run"), show_progress=False)
+
+
+def test_pareto_front_keeps_only_undominated_points() -> None:
+    from harmony_sim.results.latency_plots import pareto_front
+
+    points = [(3.0, 0.6), (1.0, 0.5), (2.0, 0.4), (3.0, 0.7), (5.0, 0.7), (8.0, 0.9)]
+    assert pareto_front(points) == [(1.0, 0.5), (3.0, 0.7), (8.0, 0.9)]
+
+
+def test_a_tier_without_evaluated_clients_is_a_clear_error(tiny_scenario, profile_dir: Path,  # noqa: ANN001
+                                                           tmp_path: Path) -> None:
+    from harmony_sim.errors import UserInputError
+
+    scenario = tiny_scenario(
+        clients={"count": 6, "per_round": 6, "tiers": [
+            {"name": "low", "share": 1, "profile": "study_slow_board"},
+            {"name": "high", "share": 1, "profile": "study_fast_phone"}]},
+        evaluation={"max_clients": 1}, inference={"enabled": True})
+    with pytest.raises(UserInputError, match="evaluation.max_clients"):
+        run_simulation(scenario, RunDirectory.create(tmp_path / "run"), show_progress=False)
