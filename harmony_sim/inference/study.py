@@ -239,7 +239,7 @@ def print_latency_table(summary: Mapping[str, Any]) -> None:
         codec = summary["slo"][0]["codec"]
         tables.append((f"SLO p95 <= {summary['slo'][0]['slo_p95_ms']:g} ms ({codec}): "
                        "threshold picked per tier", ("condition", "tier", "threshold", "met",
-                                                     *columns[2:]),
+                                                     "p95_ms", "fallback_rate", "accuracy"),
                        [r for r in summary["slo"] if r["codec"] == codec]))
     for caption, names, content in tables:
         table = Table(title=caption)

@@ -80,6 +80,8 @@ def plot_server_load(rows: Sequence[dict[str, Any]], server: ServerModel, scenar
     xs = [r["clients"] for r in everyone]
     for key, style in (("p50_ms", "-"), ("p95_ms", "-"), ("p99_ms", "-")):
         ax.plot(xs, [r[key] for r in everyone], style, marker="o", label=f"all {key[:3]}")
+    ax.plot(xs, [max(r["queue_ms"], 1e-3) for r in everyone], "-.", color="grey", marker="x",
+            label="mean queueing (all requests)")
     for tier in dict.fromkeys(r["tier"] for r in rows if r["tier"] != "all"):
         mine = sorted((r for r in rows if r["tier"] == tier and r.get("requests")),
                       key=lambda r: r["clients"])
