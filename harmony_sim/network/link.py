@@ -1,4 +1,4 @@
-"""A client's link: figures from its device profile or a named condition, then scenario overrides."""
+"""A client's link: from its device profile or a named condition, then scenario overrides."""
 
 from __future__ import annotations
 
