@@ -28,7 +28,7 @@ from harmony_sim.inference.requests import (
     simulate,
 )
 from harmony_sim.network import client_link
-from harmony_sim.population import tier_architecture
+from harmony_sim.population import assign_tiers, tier_architecture
 from harmony_sim.results import RunDirectory
 from harmony_sim.results.run_directory import (
     LATENCY_SLO_FILE,
@@ -36,6 +36,7 @@ from harmony_sim.results.run_directory import (
     SERVER_LOAD_FILE,
 )
 from harmony_sim.scenario import Scenario
+from harmony_sim.selection import evaluation_clients
 
 ALL_TIERS = "all"
 STUDY_COLUMNS = ("condition", "codec", "threshold", "tier", "requests", "p50_ms", "p95_ms",
@@ -53,8 +54,8 @@ def inference_codecs(scenario: Scenario) -> list[Codec]:
 
 
 def load_inference_profiles(scenario: Scenario) -> dict[str, DeviceProfile]:
-    """Every device profile the study needs, loaded up front so a bad profile fails the run
-    before training (one-line UserInputError), not after it."""
+    """Every device profile the study needs, loaded up front so a bad profile (or a tier with no
+    evaluated client to replay) fails the run before training with a one-line UserInputError."""
     if not scenario.inference.enabled:
         return {}
     tiers = scenario.clients.tiers
@@ -72,6 +73,14 @@ def load_inference_profiles(scenario: Scenario) -> dict[str, DeviceProfile]:
     if unknown:
         raise UserInputError(f"network.tiers: unknown tier(s) {', '.join(unknown)}; tiers are: "
                              f"{', '.join(t.name for t in tiers)}")
+    evaluated_ids = set(evaluation_clients(scenario))
+    evaluated = {t.name for cid, t in enumerate(assign_tiers(scenario))
+                 if t is not None and cid in evaluated_ids}
+    missing = [t.name for t in tiers if t.name not in evaluated]
+    if missing:
+        raise UserInputError(f"evaluation.max_clients: no client of tier(s) {', '.join(missing)} "
+                             "is evaluated, and the latency study replays evaluated clients; "
+                             "raise evaluation.max_clients or the tier's share")
     if scenario.inference.server.profile is not None:
         names.append(scenario.inference.server.profile)
     return {name: load_profile(name) for name in names}
@@ -109,10 +118,7 @@ def prepare_study(scenario: Scenario, dataset: Dataset, evals: Sequence[ClientEv
         assert tier.profile is not None
         profile = profiles[tier.profile]
         arch = tier_architecture(scenario, tier)
-        if not any(e.tier == tier.name for e in evals):
-            raise UserInputError(f"evaluation.max_clients: no client of tier {tier.name!r} was "
-                                 "evaluated, and the latency study replays evaluated clients; "
-                                 "raise evaluation.max_clients or the tier's share")
+        assert any(e.tier == tier.name for e in evals), "checked by load_inference_profiles"
         tiers.append(TierWorkload(
             tier.name, [e for e in evals if e.tier == tier.name],
             device_seconds(algorithm, arch, dataset.input_shape, profile),

@@ -126,5 +126,7 @@ def test_a_tier_without_evaluated_clients_is_a_clear_error(tiny_scenario, profil
             {"name": "low", "share": 1, "profile": "study_slow_board"},
             {"name": "high", "share": 1, "profile": "study_fast_phone"}]},
         evaluation={"max_clients": 1}, inference={"enabled": True})
+    run_dir = RunDirectory.create(tmp_path / "run")
     with pytest.raises(UserInputError, match="evaluation.max_clients"):
-        run_simulation(scenario, RunDirectory.create(tmp_path / "run"), show_progress=False)
+        run_simulation(scenario, run_dir, show_progress=False)
+    assert not run_dir.file("metrics.jsonl").exists()  # failed before training
