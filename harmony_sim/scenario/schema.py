@@ -160,8 +160,9 @@ class LinkOverride(StrictModel):
 
 
 class NetworkConfig(LinkOverride):
-    """Each client's link: its tier's device profile, or a named condition swept by the latency
-    study, then these overrides (for every client) and `tiers.<name>` overrides (per tier)."""
+    """Each client's link for the fallback-inference study: its tier's device profile, or a
+    named condition swept by the study, then these overrides (every client), then
+    `tiers.<name>` overrides (one tier)."""
 
     conditions: list[NetworkCondition] = Field(default_factory=lambda: ["profile"],
                                                description="profile = each device's own link")
