@@ -15,6 +15,12 @@ from harmony_sim.devices.report import print_architectures, write_architectures
 from harmony_sim.evaluation import ClientEvaluation, summarise_evaluations
 from harmony_sim.evaluation.hybrid import metric_name, per_client_rows
 from harmony_sim.evaluation.skew import cut_skew, probe_indices, server_accuracy_by_arch
+from harmony_sim.inference.study import (
+    inference_codecs,
+    load_inference_profiles,
+    print_latency_table,
+    run_inference_study,
+)
 from harmony_sim.participation import COUNT_COLUMNS, Participation, round_counts, tier_totals
 from harmony_sim.population import plan_population
 from harmony_sim.results import RunDirectory
@@ -55,6 +61,7 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
     """Run every round, write the run directory and return the summary."""
     started = time.perf_counter()
     run_dir.write_scenario(scenario)
+    inference_profiles = load_inference_profiles(scenario)  # fail on a bad profile before training
     dataset = load_dataset(scenario.data, scenario.seed)
     population = plan_population(scenario, dataset)
     clients = population.clients
@@ -105,7 +112,7 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
                 run_dir.append_metrics(row)
                 progress.advance(_status(row, latest, ev_cfg.ood_ratios))
                 _transition(round_idx, RoundState.DONE)
-        final_evals = runtime.evaluate(eval_ids)
+        final_evals = runtime.evaluate(eval_ids, inference_codecs(scenario))
         probe = runtime.cut_features(eval_ids, probe_indices(len(dataset.test_y), scenario.seed))
     finally:
         if own_runtime:
@@ -116,6 +123,10 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
                              time.perf_counter() - started,
                              {**cut_skew(probe), **server_accuracy_by_arch(final_evals)})
     summary["participation"] = tier_totals(tier_rows)
+    if scenario.inference.enabled:
+        summary["inference"] = run_inference_study(scenario, dataset, final_evals,
+                                                   inference_profiles, run_dir)
+        print_latency_table(summary["inference"])
     write_architectures(run_dir, population, summary)  # also rewrites summary.json
     print_participation(summary["participation"])
     print_summary(f"{scenario.name}: {scenario.algorithm.name}, {scenario.training.rounds} rounds "

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 
 from harmony_sim.aggregation import StateDict, UpdateAccumulator, mix_states, slice_state
 from harmony_sim.algorithms.split_protocol import ServerReplica, TrafficCounter
+from harmony_sim.inference.codecs import Codec, roundtrip
 from harmony_sim.models import (
     ArchSpec,
     CutSpec,
@@ -243,6 +244,14 @@ class Algorithm(ABC):
         exit_logits = models.head(cut) if models.head is not None else None
         server_logits = server(cut) if server is not None else None
         return exit_logits, server_logits
+
+    @torch.no_grad()
+    def server_logits_through(self, models: ClientModels, server: nn.Module | None, x: Tensor,
+                              codec: Codec) -> Tensor | None:
+        """Server logits when the cut tensor crosses the uplink encoded with `codec`."""
+        if server is None:
+            return None
+        return server(roundtrip(models.extractor(x), codec))
 
 
 def _fresh_state(module: nn.Module) -> StateDict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -35,6 +35,8 @@ class ClientEvaluation:
     exit_entropy: np.ndarray | None
     exit_confidence: np.ndarray | None
     server_pred: np.ndarray | None  # None: no server (local training)
+    # Server predictions on the cut after a lossy uplink codec (fp16, int8), when requested.
+    server_pred_by_codec: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_id(self) -> int:

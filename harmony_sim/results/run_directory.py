@@ -24,6 +24,13 @@ CLIENTS_FILE = "clients.csv"
 ROUNDS_FILE = "rounds.csv"
 PARTICIPATION_FILE = "participation.csv"  # per round and tier: selected/finished/dropped/...
 PARTICIPANTS_FILE = "participants.csv"  # per round and selected client: outcome and time
+# Fallback-inference latency study (harmony_sim.inference.study).
+LATENCY_STUDY_FILE = "latency_study.csv"
+SERVER_LOAD_FILE = "server_load.csv"
+LATENCY_SLO_FILE = "latency_slo.csv"
+LATENCY_PARETO_PLOT = "latency_pareto.png"
+SERVER_LOAD_PLOT = "server_load.png"
+LATENCY_CDF_PLOT = "latency_cdf.png"
 
 
 def default_run_path(scenario: Scenario) -> Path:

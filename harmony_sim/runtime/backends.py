@@ -16,6 +16,7 @@ from harmony_sim.data import Dataset
 from harmony_sim.errors import UserInputError
 from harmony_sim.evaluation import ClientEvaluation
 from harmony_sim.evaluation.skew import CutFeatures
+from harmony_sim.inference.codecs import Codec
 from harmony_sim.runtime.client_pool import ClientPool, ClientRoundReport, VirtualClient
 from harmony_sim.runtime.server import Server
 from harmony_sim.scenario import Scenario
@@ -57,7 +58,8 @@ class Runtime(ABC):
         `choose`, pools hold every update and only the clients it picks are aggregated."""
 
     @abstractmethod
-    def evaluate(self, client_ids: Sequence[int]) -> list[ClientEvaluation]: ...
+    def evaluate(self, client_ids: Sequence[int],
+                 codecs: Sequence[Codec] = ()) -> list[ClientEvaluation]: ...
 
     @abstractmethod
     def global_model(self) -> GlobalModel: ...
@@ -96,10 +98,11 @@ class LocalRuntime(Runtime):
         self.server.aggregate(*(pool.commit(sorted(accepted)) for pool, _ in busy))
         return reports
 
-    def evaluate(self, client_ids: Sequence[int]) -> list[ClientEvaluation]:
+    def evaluate(self, client_ids: Sequence[int],
+                 codecs: Sequence[Codec] = ()) -> list[ClientEvaluation]:
         model = self.server.global_model()
         evals = [ev for pool, ids in zip(self.pools, self.by_pool(client_ids), strict=True)
-                 if ids for ev in pool.evaluate(ids, model)]
+                 if ids for ev in pool.evaluate(ids, model, codecs)]
         return sorted(evals, key=lambda e: e.client_id)
 
     def global_model(self) -> GlobalModel:
@@ -184,9 +187,10 @@ class RayRuntime(Runtime):
                                                for pool, _ in busy)))
         return reports
 
-    def evaluate(self, client_ids: Sequence[int]) -> list[ClientEvaluation]:
+    def evaluate(self, client_ids: Sequence[int],
+                 codecs: Sequence[Codec] = ()) -> list[ClientEvaluation]:
         model_ref = self.server.global_model.remote()
-        futures = [pool.evaluate.remote(ids, model_ref)
+        futures = [pool.evaluate.remote(ids, model_ref, codecs)
                    for pool, ids in zip(self.pools, self.by_pool(client_ids), strict=True)
                    if ids]
         evals = [ev for part in self._ray.get(futures) for ev in part]

@@ -22,6 +22,7 @@ from harmony_sim.data import ClientData, Dataset
 from harmony_sim.devices.clock import DeviceClock
 from harmony_sim.evaluation import ClientEvaluation, exit_entropy
 from harmony_sim.evaluation.skew import CutFeatures
+from harmony_sim.inference.codecs import Codec
 from harmony_sim.models import ArchSpec, CutSpec
 from harmony_sim.scenario import Scenario
 from harmony_sim.seeding import torch_generator
@@ -199,9 +200,10 @@ class ClientPool:
                 if len(chosen) > 1 or len(y) == 1:  # a lone straggler sample adds only noise
                     yield x[chosen], y[chosen]
 
-    def evaluate(self, client_ids: Sequence[int],
-                 global_model: GlobalModel) -> list[ClientEvaluation]:
-        """Per-sample exit and server predictions on each client's ID + OOD test set."""
+    def evaluate(self, client_ids: Sequence[int], global_model: GlobalModel,
+                 codecs: Sequence[Codec] = ()) -> list[ClientEvaluation]:
+        """Per-sample exit and server predictions on each client's ID + OOD test set; with
+        `codecs`, also server predictions on the cut after each codec's encode/decode."""
         algorithm = self.algorithm
         server = algorithm.server_for_inference(global_model)
         results = []
@@ -218,6 +220,11 @@ class ClientPool:
                 server_parts.append(server_logits)
             exit_logits = None if exit_parts[0] is None else torch.cat(exit_parts)
             server_logits = None if server_parts[0] is None else torch.cat(server_parts)
+            by_codec = {} if server is None else {
+                codec: torch.cat([algorithm.server_logits_through(
+                    models, server, x[start:start + EVAL_BATCH], codec)
+                    for start in range(0, len(idx), EVAL_BATCH)]).argmax(1).numpy()
+                .astype(np.int16) for codec in codecs}
             is_ood = np.zeros(len(idx), dtype=bool)
             is_ood[len(client.data.test_id_idx):] = True
             results.append(ClientEvaluation(
@@ -231,7 +238,8 @@ class ClientPool:
                 exit_confidence=None if exit_logits is None
                 else exit_logits.softmax(1).amax(1).numpy().astype(np.float32),
                 server_pred=None if server_logits is None
-                else server_logits.argmax(1).numpy().astype(np.int16)))
+                else server_logits.argmax(1).numpy().astype(np.int16),
+                server_pred_by_codec=by_codec))
         return results
 
     @torch.no_grad()
@@ -243,7 +251,7 @@ class ClientPool:
         for cid in sorted(client_ids):
             client = self.clients[cid]
             models = self.algorithm.client_models(client.arch, global_model,
-                                                  self.personal.get(cid))
+                                                  self._personal(cid))
             models.extractor.eval()
             cut = models.extractor(x).flatten(1).numpy().astype(np.float32)
             models.extractor.train()

@@ -231,6 +231,101 @@ class OutputConfig(StrictModel):
     plots: bool = True
 
 
+NetworkCondition = Literal["profile", "wifi", "4g", "3g", "congested"]
+Codec = Literal["fp32", "fp16", "int8"]
+
+
+class LinkOverride(StrictModel):
+    """Link figures that replace the device profile's / network condition's (null: keep)."""
+
+    uplink_mbps: float | None = Field(None, gt=0.0, description="client -> server Mbit/s")
+    downlink_mbps: float | None = Field(None, gt=0.0, description="server -> client Mbit/s")
+    rtt_ms: float | None = Field(None, ge=0.0, description="round-trip propagation time")
+    jitter_ms: float | None = Field(None, ge=0.0, description="std-dev of one-way delay variation")
+    loss_rate: float | None = Field(None, ge=0.0, lt=1.0, description="packet loss probability")
+
+
+class NetworkConfig(LinkOverride):
+    """Each client's link for the fallback-inference study: its tier's device profile, or a
+    named condition swept by the study, then these overrides (every client), then
+    `tiers.<name>` overrides (one tier)."""
+
+    conditions: list[NetworkCondition] = Field(default_factory=lambda: ["profile"],
+                                               description="profile = each device's own link")
+    jitter: Literal["exponential", "normal", "none"] = Field(
+        "exponential", description="distribution of the one-way delay variation")
+    retransmit_timeout_ms: float = Field(200.0, gt=0.0, description="extra delay per lost "
+                                         "packet (Linux TCP minimum RTO)")
+    tiers: dict[str, LinkOverride] = Field(default_factory=dict)
+
+    @field_validator("conditions")
+    @classmethod
+    def _some_conditions(cls, conditions: list[str]) -> list[str]:
+        if not conditions:
+            raise ValueError("give at least one condition, e.g. [profile, wifi, 4g]")
+        return list(dict.fromkeys(conditions))
+
+
+class InferenceServerConfig(StrictModel):
+    """The server answering fallback requests: `workers` parallel back ends, each serving one
+    request at a time (FIFO queue)."""
+
+    workers: int = Field(4, ge=1, le=1_000_000)
+    profile: str | None = Field(None, description="device profile of the server; null: this "
+                                "host's measured back-end time per request")
+    speedup: float = Field(1.0, gt=0.0, description="divides the per-request service time")
+
+
+class InferenceConfig(StrictModel):
+    """Fallback inference over the simulated network (off by default): a request stream per
+    client, early exit by the confidence rule, a finite-capacity server, latency reports."""
+
+    enabled: bool = False
+    rule: Literal["entropy", "confidence"] = Field(
+        "entropy", description="entropy: fall back when normalised entropy > threshold; "
+        "confidence: when max-softmax < threshold")
+    thresholds: list[float] = Field(default_factory=lambda: [0.4], description="swept")
+    codecs: list[Codec] = Field(default_factory=lambda: ["fp32"], description="cut tensor "
+                                "encodings on the uplink, swept")
+    ood_ratio: float = Field(0.5, ge=0.0, le=10.0, description="OOD requests per ID request")
+    request_rate_hz: float = Field(1.0, gt=0.0, description="Poisson requests/s per client")
+    duration_s: float = Field(60.0, gt=0.0, le=86_400.0, description="simulated time")
+    sources: int | None = Field(None, ge=1, description="request sources in the latency study; "
+                                "null: the evaluated clients")
+    load_clients: list[int] = Field(default_factory=list, description="load sweep: numbers of "
+                                    "active clients (empty: no sweep)")
+    load_threshold: float | None = Field(None, description="threshold of the load sweep; null: "
+                                         "the first of `thresholds`")
+    response_bytes: int = Field(8, ge=1, description="downlink answer (class id + confidence)")
+    slo_p95_ms: float | None = Field(None, gt=0.0, description="pick each tier's threshold to "
+                                     "meet this p95 latency")
+    server: InferenceServerConfig = Field(default_factory=InferenceServerConfig)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds_in_range(cls, values: list[float]) -> list[float]:
+        if not values:
+            raise ValueError("give at least one threshold, e.g. [0.2, 0.4, 0.6]")
+        bad = [v for v in values if not 0.0 <= v <= 1.0]
+        if bad:
+            raise ValueError(f"thresholds must lie in [0, 1], got {bad}")
+        return sorted(set(values))
+
+    @field_validator("codecs")
+    @classmethod
+    def _some_codecs(cls, values: list[str]) -> list[str]:
+        if not values:
+            raise ValueError("give at least one codec, e.g. [fp32, int8]")
+        return list(dict.fromkeys(values))
+
+    @field_validator("load_clients")
+    @classmethod
+    def _positive_counts(cls, values: list[int]) -> list[int]:
+        if any(v < 1 for v in values):
+            raise ValueError(f"client counts must be >= 1, got {values}")
+        return sorted(set(values))
+
+
 class Scenario(StrictModel):
     """One simulation run. Defaults are the quickstart scenario."""
 
@@ -245,3 +340,5 @@ class Scenario(StrictModel):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     participation: ParticipationConfig = Field(default_factory=ParticipationConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
