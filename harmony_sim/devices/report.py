@@ -42,7 +42,8 @@ def print_architectures(tiers: Sequence[TierPlan], host_gflops: float | None) ->
     """Tier, profile, arch and its cost figures (FLOPs per sample; memory at the batch size)."""
     title = "architectures per tier" + (f" (host {host_gflops:.1f} GFLOP/s)"
                                         if host_gflops else "")
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)  # light borders: fits an 80-column console
+    # Light borders, no edge padding: the table fits an 80-column console.
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     table.caption = ("MFLOP: training FLOPs per sample of the client side (extractor + exit "
                      "head); MB: estimated peak training memory at the batch size; cut B: cut "
                      "tensor bytes per sample; ms: predicted device time per training step")

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from harmony_sim.devices import DeviceProfile
-from harmony_sim.devices.catalog import PROFILES_ENV, load_profile
+from harmony_sim.devices.catalog import PROFILES_ENV
 from harmony_sim.results import RunDirectory
 from harmony_sim.results.run_directory import (
     LATENCY_CDF_PLOT,

@@ -91,7 +91,7 @@ def test_zero_or_negative_bandwidth_override_is_exit_2_with_one_line(
 def test_zero_bandwidth_profile_is_exit_2_with_one_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    from harmony_sim.devices.catalog import PROFILES_ENV, load_profile
+    from harmony_sim.devices.catalog import PROFILES_ENV
 
     (tmp_path / "dead_link_phone.yaml").write_text(
         "name: dead_link_phone\ntier: low\ncompute_gflops: 5\ncpu_cores: 4\nmemory_mb: 1024\n"
