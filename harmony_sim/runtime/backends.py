@@ -8,6 +8,7 @@ import os
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -57,16 +58,23 @@ class Runtime(ABC):
         """Train the participants and aggregate. Reports past `deadline_s` add no update; with
         `choose`, pools hold every update and only the clients it picks are aggregated."""
 
-    @abstractmethod
     def evaluate(self, client_ids: Sequence[int],
-                 codecs: Sequence[Codec] = ()) -> list[ClientEvaluation]: ...
+                 codecs: Sequence[Codec] = ()) -> list[ClientEvaluation]:
+        """Per-sample evaluation records of these clients (server predictions also through each
+        codec's decoded cut tensor)."""
+        return self._per_client("evaluate", client_ids, codecs)
 
     @abstractmethod
     def global_model(self) -> GlobalModel: ...
 
-    @abstractmethod
     def cut_features(self, client_ids: Sequence[int], test_idx: np.ndarray) -> list[CutFeatures]:
         """Clients' cut tensors on shared test inputs (representation-skew probe)."""
+        return self._per_client("cut_features", client_ids, test_idx)
+
+    @abstractmethod
+    def _per_client(self, method: str, client_ids: Sequence[int], *args: Any) -> list[Any]:
+        """`pool.method(ids, global_model, *args)` on every pool hosting some of `client_ids`;
+        the per-client results of all pools, in client-id order."""
 
     def close(self) -> None:  # noqa: B027  (optional hook: in-process runtimes hold nothing)
         """Release processes the runtime started."""
@@ -98,21 +106,14 @@ class LocalRuntime(Runtime):
         self.server.aggregate(*(pool.commit(sorted(accepted)) for pool, _ in busy))
         return reports
 
-    def evaluate(self, client_ids: Sequence[int],
-                 codecs: Sequence[Codec] = ()) -> list[ClientEvaluation]:
-        model = self.server.global_model()
-        evals = [ev for pool, ids in zip(self.pools, self.by_pool(client_ids), strict=True)
-                 if ids for ev in pool.evaluate(ids, model, codecs)]
-        return sorted(evals, key=lambda e: e.client_id)
-
     def global_model(self) -> GlobalModel:
         return self.server.global_model()
 
-    def cut_features(self, client_ids: Sequence[int], test_idx: np.ndarray) -> list[CutFeatures]:
+    def _per_client(self, method: str, client_ids: Sequence[int], *args: Any) -> list[Any]:
         model = self.server.global_model()
-        found = [f for pool, ids in zip(self.pools, self.by_pool(client_ids), strict=True)
-                 if ids for f in pool.cut_features(ids, model, test_idx)]
-        return sorted(found, key=lambda f: f.client_id)
+        found = [item for pool, ids in zip(self.pools, self.by_pool(client_ids), strict=True)
+                 if ids for item in getattr(pool, method)(ids, model, *args)]
+        return sorted(found, key=lambda item: item.client_id)
 
 
 class RayRuntime(Runtime):
@@ -187,25 +188,16 @@ class RayRuntime(Runtime):
                                                for pool, _ in busy)))
         return reports
 
-    def evaluate(self, client_ids: Sequence[int],
-                 codecs: Sequence[Codec] = ()) -> list[ClientEvaluation]:
-        model_ref = self.server.global_model.remote()
-        futures = [pool.evaluate.remote(ids, model_ref, codecs)
-                   for pool, ids in zip(self.pools, self.by_pool(client_ids), strict=True)
-                   if ids]
-        evals = [ev for part in self._ray.get(futures) for ev in part]
-        return sorted(evals, key=lambda e: e.client_id)
-
     def global_model(self) -> GlobalModel:
         return self._ray.get(self.server.global_model.remote())
 
-    def cut_features(self, client_ids: Sequence[int], test_idx: np.ndarray) -> list[CutFeatures]:
+    def _per_client(self, method: str, client_ids: Sequence[int], *args: Any) -> list[Any]:
         model_ref = self.server.global_model.remote()
-        futures = [pool.cut_features.remote(ids, model_ref, test_idx)
+        futures = [getattr(pool, method).remote(ids, model_ref, *args)
                    for pool, ids in zip(self.pools, self.by_pool(client_ids), strict=True)
                    if ids]
-        found = [f for part in self._ray.get(futures) for f in part]
-        return sorted(found, key=lambda f: f.client_id)
+        found = [item for part in self._ray.get(futures) for item in part]
+        return sorted(found, key=lambda item: item.client_id)
 
     def close(self) -> None:
         for actor in [*self.pools, self.server]:
