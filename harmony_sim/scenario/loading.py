@@ -41,22 +41,42 @@ def load_scenario(path: str | Path | None, overrides: list[str] | None = None) -
 
 
 def apply_override(raw: dict[str, Any], override: str) -> None:
-    """Set `a.b.c=value` in the nested dict; the value is parsed as YAML (3, 0.5, true, [1, 2])."""
+    """Set `a.b.c=value` in the nested mapping (an integer part indexes a list, as in
+    `clients.tiers.0.profile=pixel_6a`); the value is parsed as YAML (3, 0.5, true, [1, 2])."""
     key, sep, text = override.partition("=")
     if not sep or not key.strip():
         raise UserInputError(f"--set {override!r}: expected KEY.PATH=VALUE, "
                              "e.g. --set training.rounds=3")
     parts = key.strip().split(".")
-    node = raw
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise UserInputError(f"--set {override!r}: {part!r} is a value, not a section")
-        node = child
+    node: Any = raw
+    for depth, part in enumerate(parts[:-1]):
+        node = _child(node, part, override, last=parts[depth + 1])
     try:
-        node[parts[-1]] = yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
-        node[parts[-1]] = text
+        value = text
+    if isinstance(node, list):
+        node[_list_index(node, parts[-1], override)] = value
+    else:
+        node[parts[-1]] = value
+
+
+def _child(node: Any, part: str, override: str, last: str) -> Any:
+    """The container under `part`, created as a mapping when absent."""
+    if isinstance(node, list):
+        child = node[_list_index(node, part, override)]
+    else:
+        child = node.setdefault(part, {})
+    if not isinstance(child, dict | list):
+        raise UserInputError(f"--set {override!r}: {part!r} is a value, not a section")
+    return child
+
+
+def _list_index(items: list[Any], part: str, override: str) -> int:
+    if not part.isdigit() or int(part) >= len(items):
+        raise UserInputError(f"--set {override!r}: {part!r} is not an index of a list of "
+                             f"{len(items)}; use 0 to {len(items) - 1}")
+    return int(part)
 
 
 def scenario_from_dict(raw: dict[str, Any], source: str = "<dict>") -> Scenario:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from harmony_sim.cli import main
+from harmony_sim.errors import UserInputError
 from harmony_sim.scenario import Scenario, load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,6 +73,16 @@ def test_overrides_apply_typed_values() -> None:
     assert scenario.algorithm.lam == 0.5
     assert scenario.evaluation.ood_ratios == [0.0, 1.0]
     assert scenario.name == "custom"
+
+
+def test_overrides_index_lists(tmp_path: Path) -> None:
+    path = write(tmp_path, {"clients": {"tiers": [{"name": "a", "share": 1},
+                                                  {"name": "b", "share": 2}]}})
+    scenario = load_scenario(path, ["clients.tiers.1.share=5", "clients.tiers.0.profile=x"])
+    assert [t.share for t in scenario.clients.tiers] == [1, 5]
+    assert scenario.clients.tiers[0].profile == "x"
+    with pytest.raises(UserInputError, match="not an index of a list of 2"):
+        load_scenario(path, ["clients.tiers.2.share=1"])
 
 
 def test_existing_results_are_never_overwritten(tmp_path: Path,
