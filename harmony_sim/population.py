@@ -172,7 +172,13 @@ def plan_population(scenario: Scenario, dataset: Dataset) -> Population:
              for name, tier, count in zip(names, tier_list, counts, strict=True)}
     profiled = {name: tier_profile(tier) for name, tier in zip(names, tier_list, strict=True)}
     in_use = sorted({p.arch for p in plans.values() if p.arch is not None})
-    host = host_gflops(scenario, ctx, in_use) if any(profiled.values()) and in_use else None
+    flops_clock = scenario.clients.device_clock == "flops"
+    if flops_clock and not all(profiled.values()) and not scenario.clients.selection.host_profile:
+        raise UserInputError("clients.device_clock: flops needs a device profile on every tier "
+                             "(clients.tiers[].profile) or clients.selection.host_profile for "
+                             "tiers without one; or use device_clock: measured")
+    needs_host = (any(profiled.values()) or flops_clock) and in_use
+    host = host_gflops(scenario, ctx, in_use) if needs_host else None
     cpus = os.cpu_count() or 1
     data = partition_clients(dataset, scenario.data, scenario.clients.count, scenario.seed,
                              max(scenario.evaluation.ood_ratios))
@@ -187,9 +193,13 @@ def plan_population(scenario: Scenario, dataset: Dataset) -> Population:
         threads = None if profile is None else \
             max(1, min(profile.cpu_cores, scenario.runtime.threads_per_actor, cpus))
         scale = 1.0 if profile is None or host is None else host / profile.compute_gflops
+        device_gflops = profile.compute_gflops if profile is not None else host
+        per_sample = plan.cost.train_flops / (device_gflops * 1e9) \
+            if flops_clock and device_gflops else None
         population.clients.append(VirtualClient(
             shard, plan.arch, tier=plan.tier, profile=plan.profile, threads=threads,
-            time_scale=scale, memory_bytes=plan.cost.peak_train_bytes))
+            time_scale=scale, memory_bytes=plan.cost.peak_train_bytes,
+            seconds_per_sample=per_sample))
     if not population.clients:
         raise UserInputError("clients.tiers: every tier was excluded (no architecture fits any "
                              "device); see clients.selection")

@@ -15,16 +15,23 @@ class DeviceClock:
     next one (one forward/backward/update), minus what `server_busy` reports as server work."""
 
     def __init__(self, time_scale: float,
-                 server_busy: Callable[[], float] | None = None) -> None:
+                 server_busy: Callable[[], float] | None = None,
+                 seconds_per_sample: float | None = None) -> None:
         """`server_busy()` returns cumulative host seconds of server-side work done inside the
-        steps (the server replica's `busy_s`); that time is not charged to the device."""
+        steps (the server replica's `busy_s`); that time is not charged to the device. With
+        `seconds_per_sample` (the FLOPs clock) each step is charged that much per sample of its
+        batch instead of measured time, so device time is deterministic."""
         self.time_scale = time_scale
         self.host_s = 0.0
         self.steps_charged = 0
         self._server_busy = server_busy or (lambda: 0.0)
+        self.seconds_per_sample = seconds_per_sample
+        self._flops_s = 0.0
 
     @property
     def device_s(self) -> float:
+        if self.seconds_per_sample is not None:
+            return self._flops_s
         return self.host_s * self.time_scale
 
     def steps(self, batches: Iterable[T]) -> Iterator[T]:
@@ -35,3 +42,5 @@ class DeviceClock:
             elapsed = time.perf_counter() - started
             self.host_s += max(elapsed - (self._server_busy() - busy_before), 0.0)
             self.steps_charged += 1
+            if self.seconds_per_sample is not None:
+                self._flops_s += self.seconds_per_sample * len(batch[0])  # type: ignore[index]

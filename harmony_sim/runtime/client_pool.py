@@ -41,6 +41,7 @@ class VirtualClient:
     threads: int | None = None  # torch threads from the profile (None: the pool's own)
     time_scale: float = 1.0  # device seconds per host second (host GFLOP/s / device GFLOP/s)
     memory_bytes: int = 0  # estimated peak training memory (Ray memory request of its pool)
+    seconds_per_sample: float | None = None  # FLOPs clock: device s per training sample
 
     @property
     def client_id(self) -> int:
@@ -127,7 +128,8 @@ class ClientPool:
             if server is not None:
                 server.record = self.record_server_messages
             clock = DeviceClock(client.time_scale,  # the server's steps are not device time
-                                None if server is None else lambda s=server: s.busy_s)
+                                None if server is None else lambda s=server: s.busy_s,
+                                client.seconds_per_sample)
             stats = algorithm.train_client(models, clock.steps(self._batches(client, round_idx)),
                                            server)
             # The update goes to the round's sums, to a per-client hold, or (past the deadline)

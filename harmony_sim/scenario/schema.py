@@ -103,6 +103,10 @@ class ClientsConfig(StrictModel):
     tiers: list[TierConfig] = Field(default_factory=list, description="empty: one tier that "
                                     "uses the `model` section's architecture")
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    device_clock: Literal["measured", "flops"] = Field(
+        "measured", description="measured: each training step's host time x host GFLOP/s / "
+        "device GFLOP/s; flops: training FLOPs / device GFLOP/s, deterministic, so deadline "
+        "runs reproduce exactly (tiers need a profile, or selection.host_profile)")
 
     @field_validator("tiers")
     @classmethod

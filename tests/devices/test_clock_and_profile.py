@@ -14,6 +14,7 @@ from harmony_sim.algorithms.split_protocol import server_work
 from harmony_sim.cli import main
 from harmony_sim.devices import load_profile_file
 from harmony_sim.devices.clock import DeviceClock
+from harmony_sim.errors import UserInputError
 from harmony_sim.results import RunDirectory
 from harmony_sim.scenario import Scenario
 from harmony_sim.simulation import run_simulation
@@ -101,3 +102,36 @@ def test_excluded_tier_is_left_out_of_the_run(tiny_scenario: Callable[..., Scena
     assert summary["evaluated_clients"] == scenario.clients.count - len(excluded)
     with open(tmp_path / "run" / "clients.csv") as handle:
         assert not excluded & {int(r["client_id"]) for r in csv.DictReader(handle)}
+
+
+def test_flops_clock_charges_the_cost_model_deterministically(
+        tiny_scenario: Callable[..., Scenario]) -> None:
+    from harmony_sim.data import load_dataset
+    from harmony_sim.devices import load_profile
+    from harmony_sim.models.cost import arch_cost
+    from harmony_sim.population import cost_context, plan_population
+    from harmony_sim.runtime import LocalRuntime
+
+    scenario = tiny_scenario(clients={
+        "count": 4, "per_round": 4, "device_clock": "flops",
+        "tiers": [{"name": "pi", "share": 1, "profile": "raspberry_pi_4"}]})
+    dataset = load_dataset(scenario.data, scenario.seed)
+    population = plan_population(scenario, dataset)
+    cost = arch_cost(population.clients[0].arch, cost_context(scenario, dataset),
+                     scenario.training.batch_size)
+    per_sample = cost.train_flops / (load_profile("raspberry_pi_4").compute_gflops * 1e9)
+    runs = [LocalRuntime(scenario, dataset, population.clients).run_round(1, [0, 1, 2, 3])
+            for _ in range(2)]
+    for report in runs[0]:
+        assert report.samples > 0
+        assert report.device_s == pytest.approx(report.samples * per_sample, rel=1e-9)
+    assert [r.device_s for r in runs[0]] == [r.device_s for r in runs[1]]
+
+
+def test_flops_clock_needs_profiles(tiny_scenario: Callable[..., Scenario]) -> None:
+    from harmony_sim.data import load_dataset
+    from harmony_sim.population import plan_population
+
+    scenario = tiny_scenario(clients={"count": 4, "per_round": 2, "device_clock": "flops"})
+    with pytest.raises(UserInputError, match="clients.device_clock"):
+        plan_population(scenario, load_dataset(scenario.data, scenario.seed))
