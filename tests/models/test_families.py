@@ -19,7 +19,7 @@ from harmony_sim.models.cost import count_params
 
 WIDTHS = [0.25, 0.5, 1.0]
 DEPTHS = [1, 2]
-INPUTS = [(1, 28, 28), (3, 32, 32)]
+INPUTS = [(1, 28, 28), (3, 32, 32), (1, 8, 8)]  # MNIST, CIFAR, sklearn digits
 CUT = CutSpec(16, 4)
 
 
