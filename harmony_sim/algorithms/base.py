@@ -130,12 +130,12 @@ class Algorithm(ABC):
         for arch in sorted(set(archs)):
             seed_torch(self.scenario.seed, "init", arch.id)
             components.setdefault(self.extractor_key(arch),
-                                  _fresh_state(self.extractor_module(arch)))
+                                  fresh_state(self.extractor_module(arch)))
             if self.has_exit:
-                components.setdefault(self.head_key(arch), _fresh_state(self.head_module(arch)))
+                components.setdefault(self.head_key(arch), fresh_state(self.head_module(arch)))
         if self.uses_server:
             seed_torch(self.scenario.seed, "init", "server")
-            components["server"] = _fresh_state(self.backend_module())
+            components["server"] = fresh_state(self.backend_module())
         return GlobalModel(components)
 
     def aggregate(self, global_model: GlobalModel, updates: UpdateAccumulator) -> GlobalModel:
@@ -254,7 +254,7 @@ class Algorithm(ABC):
         return server(roundtrip(models.extractor(x), codec))
 
 
-def _fresh_state(module: nn.Module) -> StateDict:
+def fresh_state(module: nn.Module) -> StateDict:
     for layer in module.modules():
         if hasattr(layer, "reset_parameters") and layer is not module:
             layer.reset_parameters()

@@ -23,7 +23,7 @@ from harmony_sim.algorithms.base import (
     GlobalModel,
     ModelContext,
     TrainStats,
-    _fresh_state,
+    fresh_state,
 )
 from harmony_sim.algorithms.contrastive import build_projection, enqueue
 from harmony_sim.algorithms.registry import ALGORITHMS
@@ -75,7 +75,7 @@ class Harmony(Algorithm):
         model = super().init_global(archs)
         model.components.update(init_supernets(self.scenario, archs, self.extractor_module))
         seed_torch(self.scenario.seed, "init", PROJECTION)
-        model.components[PROJECTION] = _fresh_state(self.projection_module())
+        model.components[PROJECTION] = fresh_state(self.projection_module())
         return model
 
     def aggregate(self, global_model: GlobalModel, updates: UpdateAccumulator) -> GlobalModel:

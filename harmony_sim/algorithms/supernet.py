@@ -51,12 +51,12 @@ def init_supernets(scenario: Scenario, archs: Iterable[ArchSpec],
                    build: Callable[[ArchSpec], nn.Module]) -> dict[str, StateDict]:
     """Seeded fresh weights of each family's largest member (over the scenario's tiers and
     `archs`), keyed by supernet_key; `build` returns the (cached) extractor module."""
-    from harmony_sim.algorithms.base import _fresh_state
+    from harmony_sim.algorithms.base import fresh_state
 
     states = {}
     for family, arch in sorted(scenario_family_maxima(scenario, archs).items()):
         seed_torch(scenario.seed, "init", "supernet", family)
-        states[supernet_key(family)] = _fresh_state(build(arch))
+        states[supernet_key(family)] = fresh_state(build(arch))
     return states
 
 
