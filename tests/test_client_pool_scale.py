@@ -25,7 +25,8 @@ def _pool(scenario):
 
 @pytest.mark.parametrize("dtype,size", [("float32", 4), ("float16", 2)])
 def test_personal_weights_kept_only_for_trained_clients(tiny_scenario, dtype, size):
-    pool, model = _pool(tiny_scenario(runtime={"backend": "local", "personal_dtype": dtype}))
+    pool, model = _pool(tiny_scenario(runtime={"backend": "local", "personal_dtype": dtype},
+                                      algorithm={"personal": {"head": 1.0, "extractor": 0.2}}))
     before = pool.memory_bytes()
     assert before["clients"] == 6 and before["trained_clients"] == 0
     assert before["personal_bytes"] == 0 and before["index_bytes"] > 0
@@ -78,3 +79,11 @@ def test_unreachable_address_is_a_one_line_error():
     with pytest.raises(UserInputError, match="runtime.address: cannot reach"):
         check_reachable(f"127.0.0.1:{port}")
     check_reachable("auto")  # left to Ray
+
+
+def test_only_parts_with_a_personal_share_are_kept(tiny_scenario):
+    """The default keeps the exit head personal and the extractor global: only the head is
+    stored per client."""
+    pool, model = _pool(tiny_scenario())
+    pool.train_round(1, [2], model)
+    assert set(pool.personal[2]) == {"head"}

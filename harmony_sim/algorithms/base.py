@@ -1,12 +1,15 @@
 """The algorithm interface: a plain class with a few hooks that the pool and server call.
 
-Server side: `init_global` and `aggregate`. Pool side, per participating client:
-`client_models` (personalise from the global state), `train_client`, `contribute` (add the
-update to the pool's accumulator), `personal_state` (what the client keeps). Evaluation uses
+Server side: `init_global`, `server_trainer` (the back end and its optimiser, see
+split_protocol) and `aggregate`. Pool side, per participating client: `client_models`
+(personalise from the global state), `start_training`, then per step `client_forward` (the cut
+to upload) and `client_backward` (apply the server's gradient), then `contribute` (add the update
+to the pool's accumulator) and `personal_state` (what the client keeps). Evaluation uses
 `predict`. The runtime never looks inside an algorithm beyond these hooks."""
 
 from __future__ import annotations
 
+import copy
 from abc import ABC
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,7 +20,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from harmony_sim.aggregation import StateDict, UpdateAccumulator, mix_states, slice_state
-from harmony_sim.algorithms.split_protocol import ServerReplica, TrafficCounter
+from harmony_sim.algorithms.split_protocol import BACKEND, CutUpload, ServerTrainer
 from harmony_sim.inference.codecs import Codec, roundtrip
 from harmony_sim.models import (
     ArchSpec,
@@ -55,19 +58,34 @@ class GlobalModel:
 
 @dataclass
 class ClientModels:
-    """The modules one client trains and evaluates with (head is None without an early exit)."""
+    """The modules one client trains and evaluates with (head is None without an early exit).
+    Each client gets its own instances: in a lockstep round many clients of one architecture
+    are mid-step at once."""
 
     arch: ArchSpec
     extractor: Extractor
     head: nn.Module | None
     shared: GlobalModel | None = None  # the global state this client's round started from
-    client_id: int = -1  # set by the pool; seeds per-client random draws
+    client_id: int = -1  # seeds per-client random draws
+    simulated: list[Extractor] = field(default_factory=list)  # HARMONY's simulated extractors
 
     def parameters(self) -> list[nn.Parameter]:
         params = list(self.extractor.parameters())
         if self.head is not None:
             params += list(self.head.parameters())
         return params
+
+
+@dataclass
+class ClientForward:
+    """One client's forward pass of one step: its cut (with the autograd graph), the exit loss,
+    and what it uploads (views stacked, detached; None without a server)."""
+
+    cut: Tensor
+    exit_loss: Tensor | None
+    upload: CutUpload | None
+    labels: Tensor  # the labels of the uploaded views' inputs; they stay on the device
+    samples: int  # training samples this step used (the meta support half included)
 
 
 @dataclass
@@ -78,7 +96,6 @@ class TrainStats:
     batches: int = 0
     exit_loss: float = 0.0
     server_loss: float = 0.0
-    traffic: TrafficCounter = field(default_factory=TrafficCounter)
 
 
 class Algorithm(ABC):
@@ -94,6 +111,16 @@ class Algorithm(ABC):
         self.config = scenario.algorithm
         self._module_cache: dict[tuple[str, str], nn.Module] = {}
 
+    @property
+    def private_labels(self) -> bool:
+        """Labels stay on the device: the server returns logits, the client dL/dlogits."""
+        return False
+
+    @property
+    def server_loss_weight(self) -> float:
+        """Weight of the server CE in the client's loss (and of the server's own step)."""
+        return 1.0 - self.config.gamma if self.has_exit else 1.0
+
     # ---- component naming -------------------------------------------------------------------
     def extractor_key(self, arch: ArchSpec) -> str:
         """Global component a client's extractor is averaged into (per architecture here)."""
@@ -102,7 +129,7 @@ class Algorithm(ABC):
     def head_key(self, arch: ArchSpec) -> str:
         return f"head/{arch.id}"
 
-    # ---- builders (cached per pool: building modules per client would dominate a round) ------
+    # ---- builders (cached per process: building modules per client would dominate a round) ---
     def _cached(self, kind: str, key: str, build: Callable[[], nn.Module]) -> nn.Module:
         module = self._module_cache.get((kind, key))
         if module is None:
@@ -135,7 +162,7 @@ class Algorithm(ABC):
                 components.setdefault(self.head_key(arch), fresh_state(self.head_module(arch)))
         if self.uses_server:
             seed_torch(self.scenario.seed, "init", "server")
-            components["server"] = fresh_state(self.backend_module())
+            components[BACKEND] = fresh_state(self.backend_module())
         return GlobalModel(components)
 
     def aggregate(self, global_model: GlobalModel, updates: UpdateAccumulator) -> GlobalModel:
@@ -143,69 +170,99 @@ class Algorithm(ABC):
         return GlobalModel(updates.average_into(global_model.components),
                            global_model.round + 1, dict(global_model.extras))
 
+    def server_modules(self, global_model: GlobalModel) -> nn.ModuleDict:
+        """The server-side modules, named as their global components, loaded from the model."""
+        backend = copy.deepcopy(self.backend_module())
+        backend.load_state_dict(global_model.components[BACKEND])
+        return nn.ModuleDict({BACKEND: backend})
+
+    def server_trainer(self, global_model: GlobalModel) -> ServerTrainer | None:
+        """The back end and its optimiser (None: no server). The lockstep server actor keeps
+        one for the whole run; the replica scheme makes one per client and round."""
+        if not self.uses_server:
+            return None
+        modules = self.server_modules(global_model)
+        return ServerTrainer(modules, self.make_server_optimizer(modules.parameters()),
+                             loss_weight=self.server_loss_weight)
+
+    def absorb_server(self, global_model: GlobalModel, trainer: ServerTrainer) -> None:
+        """Write the lockstep server's state into the global model (after aggregation)."""
+        global_model.components.update(trainer.state())
+
+    def contribute_server(self, trainer: ServerTrainer, global_model: GlobalModel,
+                          updates: UpdateAccumulator) -> None:
+        """Replica scheme: add one client's replica to the round's sums (weighted by samples)."""
+        for name, state in trainer.state().items():
+            updates.add(name, state, float(trainer.samples_seen), global_model.components[name])
+
+    def make_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        """A client's optimiser for one round (fresh each round: a virtual client keeps no
+        optimiser state between its rounds, which are many rounds apart)."""
+        t = self.scenario.training
+        return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
+
+    def make_server_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        t, s = self.scenario.training, self.scenario.server
+        return torch.optim.SGD(params, lr=s.lr if s.lr is not None else t.lr,
+                               momentum=s.momentum if s.momentum is not None else t.momentum,
+                               weight_decay=t.weight_decay)
+
     # ---- pool side ---------------------------------------------------------------------------
     def client_models(self, arch: ArchSpec, global_model: GlobalModel,
-                      personal: PersonalState | None) -> ClientModels:
-        """Load the client's weights: lambda * personal + (1 - lambda) * global, or the global
-        slice for a client that has not trained yet."""
-        extractor = self.extractor_module(arch)
+                      personal: PersonalState | None, client_id: int = -1) -> ClientModels:
+        """The client's own modules: per part, its personal share * its own weights +
+        (1 - share) * the global ones (the global slice for a client that has not trained)."""
+        # Own copies of the cached modules (copying is far cheaper than building).
+        extractor = copy.deepcopy(self.extractor_module(arch))
         shared = slice_state(global_model.components[self.extractor_key(arch)],
                              extractor.state_dict())
         extractor.load_state_dict(self._personalise(shared, personal, "extractor"))
         head = None
         if self.has_exit:
-            head = self.head_module(arch)
+            head = copy.deepcopy(self.head_module(arch))
             shared_head = slice_state(global_model.components[self.head_key(arch)],
                                       head.state_dict())
             head.load_state_dict(self._personalise(shared_head, personal, "head"))
-        return ClientModels(arch, extractor, head, shared=global_model)
+        return ClientModels(arch, extractor, head, shared=global_model, client_id=client_id)
+
+    def personal_share(self, part: str) -> float:
+        """The personal share (lambda) of a client part: 0 = the global weights only."""
+        return float(getattr(self.config.personal, part))
 
     def _personalise(self, shared: StateDict, personal: PersonalState | None,
                      part: str) -> StateDict:
-        if personal is None or part not in personal:
+        share = self.personal_share(part)
+        if personal is None or part not in personal or share == 0.0:
             return shared
-        return mix_states(personal[part], shared, self.config.lam)
+        return mix_states(personal[part], shared, share)
 
-    def server_replica(self, global_model: GlobalModel) -> ServerReplica | None:
-        """A trainable copy of the back end for one pool and round (None: no server)."""
-        if not self.uses_server:
-            return None
-        backend = self.backend_module()
-        backend.load_state_dict(global_model.components["server"])
-        modules = nn.ModuleDict({"backend": backend})
-        return ServerReplica(modules, self.make_optimizer(modules.parameters()),
-                             loss_weight=1.0 - self.config.gamma if self.has_exit else 1.0)
+    def start_training(self, models: ClientModels) -> None:  # noqa: B027 (optional hook)
+        """Before a client's first step of a round (HARMONY draws simulated extractors)."""
 
-    def make_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-        t = self.scenario.training
-        return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
+    def client_forward(self, models: ClientModels, x: Tensor, y: Tensor) -> ClientForward:
+        """The device's forward pass: cut, exit loss, and the upload for the server."""
+        cut = models.extractor(x)
+        exit_loss = F.cross_entropy(models.head(cut), y) if models.head is not None else None
+        upload = None
+        if self.uses_server:
+            upload = CutUpload(models.client_id, cut.detach(), 1,
+                               None if self.private_labels else y)
+        return ClientForward(cut, exit_loss, upload, y, len(y))
 
-    def train_client(self, models: ClientModels, batches: Iterable[tuple[Tensor, Tensor]],
-                     server: ServerReplica | None) -> TrainStats:
-        """SplitGP's step: gamma * CE(exit) on the device plus (1 - gamma) * CE(server), the
-        latter's gradient coming back over the cut."""
-        optimizer = self.make_optimizer(models.parameters())
-        stats = TrainStats()
-        gamma = self.config.gamma if (self.has_exit and server is not None) else 1.0
-        for x, y in batches:
-            cut = models.extractor(x)
-            loss = cut.new_zeros(())
-            if models.head is not None and gamma > 0:
-                exit_loss = F.cross_entropy(models.head(cut), y)
-                loss = loss + gamma * exit_loss
-                stats.exit_loss += float(exit_loss.detach())
-            if server is not None:
-                grad = server.train_on_cut(cut.detach(), y)
-                loss = loss + (cut * grad).sum()  # surrogate: d/dcut = the server's gradient
-            optimizer.zero_grad(set_to_none=True)
+    def client_backward(self, models: ClientModels, optimizer: torch.optim.Optimizer,
+                        forward: ClientForward, cut_grad: Tensor | None) -> None:
+        """gamma * CE(exit) + the server's gradient over the cut (surrogate (cut * grad).sum()),
+        one optimiser step."""
+        gamma = self.config.gamma if (self.has_exit and self.uses_server) else 1.0
+        loss = forward.cut.new_zeros(())
+        if forward.exit_loss is not None and gamma > 0:
+            loss = loss + gamma * forward.exit_loss
+        if cut_grad is not None:
+            loss = loss + (forward.cut * cut_grad).sum()
+        optimizer.zero_grad(set_to_none=True)
+        if loss.requires_grad:
             loss.backward()
             optimizer.step()
-            stats.samples += len(y)
-            stats.batches += 1
-        if server is not None:
-            stats.server_loss = server.loss_sum
-            stats.traffic = server.traffic
-        return stats
 
     def contribute(self, models: ClientModels, weight: float, global_model: GlobalModel,
                    updates: UpdateAccumulator) -> None:
@@ -216,15 +273,12 @@ class Algorithm(ABC):
             key = self.head_key(models.arch)
             updates.add(key, models.head.state_dict(), weight, global_model.components[key])
 
-    def contribute_server(self, server: ServerReplica, global_model: GlobalModel,
-                          updates: UpdateAccumulator) -> None:
-        updates.add("server", server.backend.state_dict(), float(server.samples_seen),
-                    global_model.components["server"])
-
     def personal_state(self, models: ClientModels) -> PersonalState:
-        """What a client keeps between rounds (cloned: the modules are reused by other clients)."""
-        state = {"extractor": _clone(models.extractor.state_dict())}
-        if models.head is not None:
+        """What a client keeps between rounds: the parts with a personal share (cloned)."""
+        state = {}
+        if self.personal_share("extractor") > 0:
+            state["extractor"] = _clone(models.extractor.state_dict())
+        if models.head is not None and self.personal_share("head") > 0:
             state["head"] = _clone(models.head.state_dict())
         return state
 
@@ -233,7 +287,7 @@ class Algorithm(ABC):
         if not self.uses_server:
             return None
         backend = self.backend_module()
-        backend.load_state_dict(global_model.components["server"])
+        backend.load_state_dict(global_model.components[BACKEND])
         return backend
 
     @torch.no_grad()

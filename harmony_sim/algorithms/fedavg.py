@@ -49,8 +49,8 @@ class FedAvg(Algorithm):
         return super().init_global([self.common])
 
     def client_models(self, arch: ArchSpec, global_model: GlobalModel,
-                      personal: PersonalState | None) -> ClientModels:
-        return super().client_models(self.common, global_model, None)
+                      personal: PersonalState | None, client_id: int = -1) -> ClientModels:
+        return super().client_models(self.common, global_model, None, client_id)
 
     def _personalise(self, shared: StateDict, personal: PersonalState | None,
                      part: str) -> StateDict:

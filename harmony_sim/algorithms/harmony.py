@@ -7,6 +7,7 @@ harmony_no_contrastive, harmony_shared_labels."""
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable
 from functools import partial
@@ -19,15 +20,20 @@ from torch.nn import functional as F
 from harmony_sim.aggregation import UpdateAccumulator
 from harmony_sim.algorithms.base import (
     Algorithm,
+    ClientForward,
     ClientModels,
     GlobalModel,
     ModelContext,
-    TrainStats,
     fresh_state,
 )
 from harmony_sim.algorithms.contrastive import build_projection, enqueue
 from harmony_sim.algorithms.registry import ALGORITHMS
-from harmony_sim.algorithms.split_protocol import ServerReplica, view_ce
+from harmony_sim.algorithms.split_protocol import (
+    PROJECTION,
+    ContrastiveAlignment,
+    CutUpload,
+    ServerTrainer,
+)
 from harmony_sim.algorithms.supernet import (
     SUPERNET_PREFIX,
     draw_archs,
@@ -38,12 +44,11 @@ from harmony_sim.algorithms.supernet import (
     simulated_extractor,
     supernet_key,
 )
-from harmony_sim.models import ArchSpec, Extractor, build_extractor
+from harmony_sim.models import ArchSpec, build_extractor
 from harmony_sim.scenario.schema import Scenario
 from harmony_sim.seeding import numpy_rng, seed_torch, torch_generator
 
 QUEUE = "queue"
-PROJECTION = "projection"
 
 
 @ALGORITHMS.register("harmony")
@@ -93,35 +98,49 @@ class Harmony(Algorithm):
             merged.extras[QUEUE] = queue
         return merged
 
-    # ---- server side of a client's round ----------------------------------------------------
-    def server_replica(self, global_model: GlobalModel) -> ServerReplica | None:
-        backend = self.backend_module()
-        backend.load_state_dict(global_model.components["server"])
-        projection = self.projection_module()
-        projection.load_state_dict(global_model.components[PROJECTION])
-        modules = nn.ModuleDict({"backend": backend, PROJECTION: projection})
-        return ServerReplica(modules, self.make_optimizer(modules.parameters()),
-                             loss_weight=1.0 - self.config.gamma,
-                             negatives=global_model.extras.get(QUEUE), tau=self.config.tau,
-                             contrastive_weight=self.contrastive_weight)
+    # ---- server side -----------------------------------------------------------------------
+    @property
+    def private_labels(self) -> bool:
+        return self.config.labels == "private"
 
-    def contribute_server(self, server: ServerReplica, global_model: GlobalModel,
+    def server_modules(self, global_model: GlobalModel) -> nn.ModuleDict:
+        modules = super().server_modules(global_model)
+        projection = copy.deepcopy(self.projection_module())
+        projection.load_state_dict(global_model.components[PROJECTION])
+        modules[PROJECTION] = projection
+        return modules
+
+    def server_trainer(self, global_model: GlobalModel) -> ServerTrainer | None:
+        trainer = super().server_trainer(global_model)
+        assert trainer is not None
+        trainer.contrastive = ContrastiveAlignment(
+            self.contrastive_weight, self.config.tau, self.config.queue_size,
+            global_model.extras.get(QUEUE))
+        return trainer
+
+    def absorb_server(self, global_model: GlobalModel, trainer: ServerTrainer) -> None:
+        super().absorb_server(global_model, trainer)
+        global_model.extras.pop(QUEUE, None)
+        if trainer.contrastive is not None and trainer.contrastive.queue is not None:
+            global_model.extras[QUEUE] = trainer.contrastive.queue
+
+    def contribute_server(self, trainer: ServerTrainer, global_model: GlobalModel,
                           updates: UpdateAccumulator) -> None:
-        super().contribute_server(server, global_model, updates)
-        updates.add(PROJECTION, server.modules[PROJECTION].state_dict(),
-                    float(server.samples_seen), global_model.components[PROJECTION])
-        if server.new_features and self.config.queue_size > 0:
-            # Each client offers its latest features; per_round clients share the queue.
+        super().contribute_server(trainer, global_model, updates)
+        if trainer.new_features and self.config.queue_size > 0:
+            # Replica scheme: each client offers its latest features; per_round clients share
+            # the queue.
             share = math.ceil(self.config.queue_size / self.scenario.clients.per_round)
-            updates.collect(QUEUE, torch.cat(server.new_features[::-1])[:share])
+            updates.collect(QUEUE, torch.cat(trainer.new_features[::-1])[:share])
 
     # ---- client side ------------------------------------------------------------------------
-    def simulated_extractors(self, models: ClientModels) -> list[Extractor]:
-        """`simulated_extractors` slices of the global supernets that fit this client, with
-        Gaussian weight noise; drawn from the client's own seeded stream for this round."""
+    def start_training(self, models: ClientModels) -> None:
+        """Draw this round's simulated extractors: `simulated_extractors` slices of the global
+        supernets that fit this client, with Gaussian weight noise, from the client's own
+        seeded stream."""
         shared = models.shared
         if shared is None or not self.config.meta or self.config.simulated_extractors == 0:
-            return []
+            return
         maxima = scenario_family_maxima(self.scenario, [models.arch])
         seed, cid, rnd = self.scenario.seed, models.client_id, shared.round
         archs = draw_archs(fitting_archs(models.arch, maxima, self.config.cross_family),
@@ -129,61 +148,31 @@ class Harmony(Algorithm):
                            numpy_rng(seed, "simulate", cid, rnd))
         generator = torch_generator(seed, "simulate-noise", cid, rnd)
         c = self.context
-        return [simulated_extractor(
-            self._cached("simulated", f"{arch.id}#{i}", partial(
-                build_extractor, arch, c.in_channels, c.cut, c.norm)),
+        models.simulated = [simulated_extractor(
+            copy.deepcopy(self._cached("simulated", arch.id, partial(
+                build_extractor, arch, c.in_channels, c.cut, c.norm))),
             shared.components[supernet_key(arch.family)], self.config.param_noise_std,
-            generator) for i, arch in enumerate(archs)]
+            generator) for arch in archs]
 
-    def train_client(self, models: ClientModels, batches: Iterable[tuple[Tensor, Tensor]],
-                     server: ServerReplica | None) -> TrainStats:
-        """Per batch: (meta) adapt on the support half with inner SGD steps on the exit loss,
-        then on the query half: exit CE on the device, the server step on the client's cut plus
-        the simulated extractors' cuts (one call), applied from the adapted weights."""
-        config = self.config
-        assert models.head is not None and server is not None
-        optimizer = self.make_optimizer(models.parameters())
-        simulated = self.simulated_extractors(models)
-        views = 1 + len(simulated)
-        stats = TrainStats()
-        private_loss = 0.0
-        for x, y in batches:
-            adapted = False
-            if config.meta and config.inner_steps > 0 and len(y) >= 4:
-                half = len(y) // 2
-                self._adapt(models, x[:half], y[:half])
-                x, y, adapted = x[half:], y[half:], True
-            cut = models.extractor(x)
-            exit_loss = F.cross_entropy(models.head(cut), y)
-            with torch.no_grad():
-                stacked = torch.cat([cut.detach(), *(e(x) for e in simulated)])
-            if config.labels == "shared":
-                grad = server.train_views(stacked, views, labels=y)
-            else:
-                def logit_grad(logits: Tensor, labels: Tensor = y) -> Tensor:
-                    """Runs on the device: CE against the private labels, dL/dlogits back."""
-                    nonlocal private_loss
-                    logits = logits.detach().requires_grad_(True)
-                    ce = view_ce(logits, labels, views)
-                    private_loss += float(ce.detach())
-                    ((1.0 - config.gamma) * ce).backward()
-                    assert logits.grad is not None
-                    return logits.grad
-
-                grad = server.train_views(stacked, views, logit_grad=logit_grad)
-            loss = config.gamma * exit_loss + (cut * grad).sum()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            # Reptile-style first order: the query step continues from the adapted weights (a
-            # FOMAML restore to the pre-adaptation weights learnt markedly slower in our runs);
-            # the outer Reptile step is the supernet update in aggregate().
-            optimizer.step()
-            stats.exit_loss += float(exit_loss.detach())
-            stats.samples += len(y) * (2 if adapted else 1)
-            stats.batches += 1
-        stats.server_loss = server.loss_sum if config.labels == "shared" else private_loss
-        stats.traffic = server.traffic
-        return stats
+    def client_forward(self, models: ClientModels, x: Tensor, y: Tensor) -> ClientForward:
+        """(Meta) adapt on the support half with inner SGD steps on the exit loss; then, on the
+        query half, the exit CE and the upload: the client's cut plus the simulated extractors'
+        cuts of the same inputs. The query step continues from the adapted weights (Reptile-style
+        first order; a FOMAML restore learnt markedly slower in our runs); the outer Reptile
+        step is the supernet update in aggregate()."""
+        samples = len(y)
+        if self.config.meta and self.config.inner_steps > 0 and len(y) >= 4:
+            half = len(y) // 2
+            self._adapt(models, x[:half], y[:half])
+            x, y = x[half:], y[half:]
+        assert models.head is not None
+        cut = models.extractor(x)
+        exit_loss = F.cross_entropy(models.head(cut), y)
+        with torch.no_grad():
+            stacked = torch.cat([cut.detach(), *(e(x) for e in models.simulated)])
+        upload = CutUpload(models.client_id, stacked, 1 + len(models.simulated),
+                           None if self.private_labels else y)
+        return ClientForward(cut, exit_loss, upload, y, samples)
 
     def _adapt(self, models: ClientModels, x: Tensor, y: Tensor) -> None:
         """Inner loop: plain SGD steps on the exit loss (learn to personalise)."""

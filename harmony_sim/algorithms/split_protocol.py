@@ -1,36 +1,55 @@
-"""What crosses the cut between a client and the server back end, in messages the server side
-can log: cut tensors go up (with labels only under the shared-label protocol), gradients or
-logits come down. Every message is counted in bytes for the network model."""
+"""What crosses the cut between clients and the server back end, and the server-side step.
+
+One step of split training: every participating client uploads its cut tensor (`CutUpload`;
+several stacked views for HARMONY's simulated extractors; labels only under the shared-label
+protocol). `ServerTrainer` runs the back end on ALL uploads of the step together, and answers:
+- shared labels (SplitGP, SplitFed): `step` computes each client's CE itself, takes one optimiser
+  step and returns each client's dL/dcut;
+- private labels (HARMONY, U-shaped): `forward` returns each client's logits, the clients answer
+  dL/dlogits computed against labels that never leave them (`server_ce_grad`), then `backward`
+  takes the optimiser step and returns dL/dcut.
+The server's parameter gradient is the sample-weighted mean over the step's clients (each
+client's loss is the mean over its own batch); each client receives the gradient of its own
+loss. The same trainer serves the lockstep server actor (all participants, one model) and the
+SplitFed-V1 scheme (one replica per client in its pool, averaged after the round)."""
 
 from __future__ import annotations
 
-import functools
-import time
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from harmony_sim.algorithms.contrastive import multi_view_info_nce
+from harmony_sim.algorithms.contrastive import enqueue, multi_view_info_nce
 
-F_ = TypeVar("F_", bound=Callable[..., Any])
+BACKEND = "server"  # global-model component names of the server-side modules
+PROJECTION = "projection"
 
 
-def server_work(method: F_) -> F_:
-    """Times a server-side step into `busy_s`, so the client's device clock can leave it out."""
+@dataclass
+class CutUpload:
+    """One client's upload for one step: `views` stacked views of its batch (view 0 is its own
+    extractor's cut); `labels` travel only under the shared-label protocol."""
 
-    @functools.wraps(method)
-    def timed(self: ServerReplica, *args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            self.busy_s += time.perf_counter() - started
+    client_id: int
+    cut: Tensor
+    views: int = 1
+    labels: Tensor | None = None
 
-    return timed  # type: ignore[return-value]
+    @property
+    def samples(self) -> int:
+        return len(self.cut) // self.views
+
+
+@dataclass
+class CutGradient:
+    """The server's answer for one client: dL/dcut of view 0, and the server CE it computed
+    (None under private labels: only the client knows it)."""
+
+    grad: Tensor
+    server_loss: float | None = None
 
 
 @dataclass
@@ -54,101 +73,15 @@ class TrafficCounter:
 
 
 @dataclass
-class ServerReplica:
-    """A replica of the server-side modules that trains next to the clients of one pool
-    (SplitFed-V1 style); the server actor merges replicas after the round."""
+class ContrastiveAlignment:
+    """HARMONY's server-side InfoNCE: positives are the same input through different extractors;
+    negatives are the step's other inputs (every client's) plus a bounded queue of recent
+    features, which the trainer keeps across steps."""
 
-    modules: nn.ModuleDict
-    optimizer: torch.optim.Optimizer
-    loss_weight: float = 1.0
-    record: bool = False
-    received: list[ReceivedMessage] = field(default_factory=list)
-    traffic: TrafficCounter = field(default_factory=TrafficCounter)
-    samples_seen: int = 0
-    loss_sum: float = 0.0  # unweighted server CE summed over batches (shared-label protocol)
-    # Contrastive alignment (HARMONY): negatives from other clients, kept by the server across
-    # rounds; the features this replica produced, offered to the queue after the round.
-    negatives: Tensor | None = None
-    tau: float = 0.1
-    contrastive_weight: float = 0.0
-    new_features: list[Tensor] = field(default_factory=list)
-    contrastive_sum: float = 0.0
-    busy_s: float = 0.0  # host seconds spent in server-side steps (not device time)
-
-    @property
-    def backend(self) -> nn.Module:
-        return self.modules["backend"]
-
-    def receive(self, kind: str, **tensors: Tensor) -> None:
-        """Log and count a client -> server message."""
-        self.traffic.up(*tensors.values())
-        if self.record:
-            self.received.append(ReceivedMessage(
-                kind, {k: (str(v.dtype), tuple(v.shape)) for k, v in tensors.items()}))
-
-    @server_work
-    def train_on_cut(self, cut: Tensor, labels: Tensor) -> Tensor:
-        """Shared-label protocol (SplitGP/SplitFed): CE on the back end, update it, return dL/dcut
-        already scaled by the server loss weight."""
-        self.receive("cut+labels", cut=cut, labels=labels)
-        cut = cut.detach().requires_grad_(True)
-        loss = self.loss_weight * F.cross_entropy(self.backend(cut), labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.samples_seen += len(labels)
-        self.loss_sum += float(loss.detach()) / max(self.loss_weight, 1e-12)
-        grad = cut.grad
-        assert grad is not None
-        self.traffic.down(grad)
-        return grad
-
-    @server_work
-    def train_views(self, cuts: Tensor, views: int, labels: Tensor | None = None,
-                    logit_grad: Callable[[Tensor], Tensor] | None = None) -> Tensor:
-        """HARMONY's server step on `views` stacked views of one batch (view 0: the client's own
-        extractor; the others: simulated extractors on the same inputs); returns dL/dcut for
-        view 0 only.
-
-        Shared labels: the client sends cuts + labels and the server computes view_ce itself.
-        Private labels (U-shaped): the client sends cuts only; the server sends the logits down
-        and `logit_grad` (which runs on the client, holding the labels) answers dL/dlogits.
-        Contrastive alignment (when `contrastive_weight` > 0 and a projection head exists)
-        needs no label: InfoNCE between the views through g, negatives from `negatives`."""
-        if (labels is None) == (logit_grad is None):
-            raise ValueError("give labels (shared protocol) or logit_grad (private), not both")
-        n = len(cuts) // views
-        if labels is not None:
-            self.receive("cut+labels", cut=cuts, labels=labels)
-        else:
-            self.receive("cut", cut=cuts)
-        cuts = cuts.detach().requires_grad_(True)
-        logits = self.backend(cuts)
-        if labels is not None:
-            ce = view_ce(logits, labels, views)
-            self.loss_sum += float(ce.detach())
-            loss = self.loss_weight * ce
-        else:
-            assert logit_grad is not None
-            sent = logits.detach()
-            self.traffic.down(sent)
-            grad_logits = logit_grad(sent)
-            self.receive("logit-grads", grad=grad_logits)
-            loss = (logits * grad_logits).sum()  # surrogate: d/dlogits = the client's gradient
-        if self.contrastive_weight > 0 and views > 1 and "projection" in self.modules:
-            embeddings = self.modules["projection"](cuts)
-            contrastive = multi_view_info_nce(embeddings, views, self.negatives, self.tau)
-            loss = loss + self.contrastive_weight * contrastive
-            self.contrastive_sum += float(contrastive.detach())
-            self.new_features.append(embeddings[:n].detach())
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.samples_seen += n
-        assert cuts.grad is not None
-        grad = cuts.grad[:n]
-        self.traffic.down(grad)
-        return grad
+    weight: float
+    tau: float
+    queue_size: int
+    queue: Tensor | None = None
 
 
 def view_ce(logits: Tensor, labels: Tensor, views: int) -> Tensor:
@@ -158,3 +91,147 @@ def view_ce(logits: Tensor, labels: Tensor, views: int) -> Tensor:
     if views > 1:
         ce = ce + F.cross_entropy(logits[n:], labels.repeat(views - 1))
     return ce
+
+
+def server_ce_grad(logits: Tensor, labels: Tensor, views: int,
+                   weight: float) -> tuple[Tensor, float]:
+    """d(weight * CE)/dlogits and the CE: computed by the client under private labels, by the
+    server under shared labels."""
+    logits = logits.detach().requires_grad_(True)
+    ce = view_ce(logits, labels, views)
+    (weight * ce).backward()
+    assert logits.grad is not None
+    return logits.grad, float(ce.detach())
+
+
+@dataclass
+class _PendingStep:
+    uploads: list[CutUpload]
+    cuts: Tensor
+    logits: Tensor
+    offsets: list[int]
+
+
+@dataclass
+class ServerTrainer:
+    """The server-side modules (named as global-model components), their optimiser and the step
+    protocol. `loss_weight` is (1 - gamma) for algorithms with an exit, 1 otherwise."""
+
+    modules: nn.ModuleDict
+    optimizer: torch.optim.Optimizer
+    loss_weight: float = 1.0
+    contrastive: ContrastiveAlignment | None = None
+    record: bool = False
+    received: list[ReceivedMessage] = field(default_factory=list)
+    samples_seen: int = 0
+    contrastive_sum: float = 0.0
+    new_features: list[Tensor] = field(default_factory=list)  # view-0 embeddings, newest last
+    _pending: _PendingStep | None = None
+
+    @property
+    def backend(self) -> nn.Module:
+        return self.modules[BACKEND]
+
+    def state(self) -> dict[str, dict[str, Tensor]]:
+        """Component name -> state dict (cloned), for the global model."""
+        return {name: {k: v.detach().clone() for k, v in module.state_dict().items()}
+                for name, module in self.modules.items()}
+
+    def _receive(self, kind: str, **tensors: Tensor) -> None:
+        if self.record:
+            self.received.append(ReceivedMessage(
+                kind, {k: (str(v.dtype), tuple(v.shape)) for k, v in tensors.items()}))
+
+    def forward(self, uploads: Sequence[CutUpload]) -> dict[int, Tensor]:
+        """Run the back end on every upload of the step; each client's logits (all its views).
+        The graph is kept for `backward`."""
+        uploads = sorted(uploads, key=lambda u: u.client_id)  # independent of pool layout
+        for u in uploads:
+            if u.labels is None:
+                self._receive("cut", cut=u.cut)
+            else:
+                self._receive("cut+labels", cut=u.cut, labels=u.labels)
+        offsets = [0]
+        for u in uploads:
+            offsets.append(offsets[-1] + len(u.cut))
+        cuts = torch.cat([u.cut for u in uploads]).detach().requires_grad_(True)
+        logits = self.backend(cuts)
+        self._pending = _PendingStep(uploads, cuts, logits, offsets)
+        return {u.client_id: logits[offsets[i]:offsets[i + 1]].detach()
+                for i, u in enumerate(uploads)}
+
+    def backward(self, logit_grads: Mapping[int, Tensor],
+                 server_losses: Mapping[int, float] | None = None) -> dict[int, CutGradient]:
+        """One optimiser step from the clients' dL/dlogits (plus the contrastive loss); each
+        client's dL/dcut of its own view."""
+        for grad in logit_grads.values():
+            self._receive("logit-grads", grad=grad)
+        return self._step_from_logit_grads(logit_grads, server_losses)
+
+    def _step_from_logit_grads(self, logit_grads: Mapping[int, Tensor],
+                               server_losses: Mapping[int, float] | None,
+                               ) -> dict[int, CutGradient]:
+        pending = self._pending
+        if pending is None:
+            raise RuntimeError("backward() without a preceding forward()")
+        self._pending = None
+        uploads, cuts, offsets = pending.uploads, pending.cuts, pending.offsets
+        # The server's gradient is the sample-weighted mean of the clients' (one centralised step
+        # on the step's concatenated batch; the plain mean over clients for equal batches).
+        # Weighting each client's surrogate by w scales its cut gradient by w as well, so that
+        # is divided out below: each client receives the gradient of its own loss.
+        total = sum(u.samples for u in uploads)
+        weights = [u.samples / total for u in uploads]
+        loss = cuts.new_zeros(())
+        for i, u in enumerate(uploads):
+            block = pending.logits[offsets[i]:offsets[i + 1]]
+            loss = loss + weights[i] * (block * logit_grads[u.client_id]).sum()
+        if self.contrastive is not None and self.contrastive.weight > 0:
+            loss = loss + self.contrastive.weight * self._alignment_loss(cuts, uploads, offsets,
+                                                                         weights)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        assert cuts.grad is not None
+        losses = server_losses or {}
+        answers = {}
+        for i, u in enumerate(uploads):
+            self.samples_seen += u.samples
+            own = cuts.grad[offsets[i]:offsets[i] + u.samples] / weights[i]
+            answers[u.client_id] = CutGradient(own, losses.get(u.client_id))
+        return answers
+
+    def step(self, uploads: Sequence[CutUpload]) -> dict[int, CutGradient]:
+        """Shared-label protocol: the server computes each client's CE from the labels sent."""
+        logits = self.forward(uploads)
+        grads, losses = {}, {}
+        for u in uploads:
+            if u.labels is None:
+                raise ValueError(f"client {u.client_id}: the shared-label step needs labels")
+            grads[u.client_id], losses[u.client_id] = server_ce_grad(
+                logits[u.client_id], u.labels, u.views, self.loss_weight)
+        return self._step_from_logit_grads(grads, losses)
+
+    def _alignment_loss(self, cuts: Tensor, uploads: Sequence[CutUpload],
+                        offsets: Sequence[int], weights: Sequence[float]) -> Tensor:
+        """Weighted sum over clients of the InfoNCE between each client's own view and its
+        simulated views; negatives: the other clients' inputs of this step and the queue."""
+        align = self.contrastive
+        assert align is not None
+        embeddings = self.modules[PROJECTION](cuts)
+        own = [embeddings[offsets[i]:offsets[i] + u.samples] for i, u in enumerate(uploads)]
+        total = cuts.new_zeros(())
+        for i, u in enumerate(uploads):
+            if u.views < 2:
+                continue
+            others = [e.detach() for j, e in enumerate(own) if j != i]
+            if align.queue is not None:
+                others.append(align.queue)
+            negatives = torch.cat(others) if others else None
+            total = total + weights[i] * multi_view_info_nce(
+                embeddings[offsets[i]:offsets[i + 1]], u.views, negatives, align.tau)
+        self.contrastive_sum += float(total.detach())
+        fresh = torch.cat(own).detach()
+        self.new_features.append(fresh)
+        align.queue = enqueue(align.queue, [fresh], align.queue_size)
+        return total

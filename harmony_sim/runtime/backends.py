@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 
 from harmony_sim.algorithms import GlobalModel
+from harmony_sim.algorithms.split_protocol import ReceivedMessage
 from harmony_sim.data import Dataset
 from harmony_sim.errors import UserInputError
 from harmony_sim.evaluation import ClientEvaluation
 from harmony_sim.evaluation.skew import CutFeatures
 from harmony_sim.inference.codecs import Codec
 from harmony_sim.runtime.client_pool import ClientPool, ClientRoundReport, VirtualClient
-from harmony_sim.runtime.server import Server
+from harmony_sim.runtime.server import Server, StepProtocol
 from harmony_sim.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -51,12 +52,66 @@ class Runtime(ABC):
             groups[self.pool_of(cid)].append(client)
         return groups
 
+    pools: Sequence[Any]
+    server: Any
+
+    # ---- how calls reach the pools and the server (in-process or Ray actors) -----------------
     @abstractmethod
+    def _call(self, target: Any, method: str, *args: Any) -> Any:
+        """Start `target.method(*args)`; a value, or a future for `_get`."""
+
+    @abstractmethod
+    def _call_per_pool(self, target: Any, method: str, pools: int, *args: Any) -> list[Any]:
+        """Start a server call that answers each of `pools` pools separately."""
+
+    @abstractmethod
+    def _get(self, value: Any) -> Any:
+        """The value of what `_call` returned (a list of them too)."""
+
     def run_round(self, round_idx: int, participants: Sequence[int],
                   deadline_s: float | None = None,
                   choose: Chooser | None = None) -> list[ClientRoundReport]:
         """Train the participants and aggregate. Reports past `deadline_s` add no update; with
-        `choose`, pools hold every update and only the clients it picks are aggregated."""
+        `choose`, pools hold every update and only the clients it picks are aggregated.
+
+        Lockstep: at every step each pool sends its clients' cut tensors in one message, the
+        server actor answers them all with one optimiser step, and each pool applies its
+        clients' gradients; clients with fewer batches drop out of later steps. On Ray every
+        call of the round is queued at once (an actor runs its calls in order), so the driver
+        waits only for the step counts and the reports."""
+        model = self._call(self.server, "global_model")
+        busy = [(pool, ids) for pool, ids in zip(self.pools, self.by_pool(participants),
+                                                 strict=True) if ids]
+        pools = [pool for pool, _ in busy]
+        steps = self._get([self._call(pool, "begin_round", round_idx, ids, model)
+                           for pool, ids in busy])
+        if self.protocol is StepProtocol.IN_POOLS:
+            for pool in pools:
+                self._call(pool, "train_locally")
+        else:
+            for _ in range(max(steps, default=0)):
+                uploads = [self._call(pool, "upload_step") for pool in pools]
+                if self.protocol is StepProtocol.PRIVATE_LABELS:
+                    logits = self._call_per_pool(self.server, "forward", len(pools), *uploads)
+                    grads = [self._call(pool, "answer_logits", part)
+                             for pool, part in zip(pools, logits, strict=True)]
+                    answers = self._call_per_pool(self.server, "backward", len(pools), *grads)
+                else:
+                    answers = self._call_per_pool(self.server, "step", len(pools), *uploads)
+                for pool, part in zip(pools, answers, strict=True):
+                    self._call(pool, "apply_step", part)
+        hold = choose is not None
+        results = [self._call(pool, "end_round", deadline_s, hold) for pool in pools]
+        if not hold:
+            # Pool results go straight to the server; the driver only gets the reports.
+            return self._get(self._call(self.server, "aggregate", *results))
+        # Held updates stay in the pools; only reports travel, then the chosen updates.
+        reports = sorted((r for res in self._get(results) for r in res.reports),
+                         key=lambda r: r.client_id)
+        accepted = sorted(choose(reports))
+        self._get(self._call(self.server, "aggregate",
+                             *(self._call(pool, "commit", accepted) for pool in pools)))
+        return reports
 
     def evaluate(self, client_ids: Sequence[int],
                  codecs: Sequence[Codec] = ()) -> list[ClientEvaluation]:
@@ -64,17 +119,21 @@ class Runtime(ABC):
         codec's decoded cut tensor)."""
         return self._per_client("evaluate", client_ids, codecs)
 
-    @abstractmethod
-    def global_model(self) -> GlobalModel: ...
+    def global_model(self) -> GlobalModel:
+        return self._get(self._call(self.server, "global_model"))
 
     def cut_features(self, client_ids: Sequence[int], test_idx: np.ndarray) -> list[CutFeatures]:
         """Clients' cut tensors on shared test inputs (representation-skew probe)."""
         return self._per_client("cut_features", client_ids, test_idx)
 
-    @abstractmethod
     def _per_client(self, method: str, client_ids: Sequence[int], *args: Any) -> list[Any]:
         """`pool.method(ids, global_model, *args)` on every pool hosting some of `client_ids`;
         the per-client results of all pools, in client-id order."""
+        model = self._call(self.server, "global_model")
+        futures = [self._call(pool, method, ids, model, *args)
+                   for pool, ids in zip(self.pools, self.by_pool(client_ids), strict=True) if ids]
+        found = [item for part in self._get(futures) for item in part]
+        return sorted(found, key=lambda item: item.client_id)
 
     def close(self) -> None:  # noqa: B027  (optional hook: in-process runtimes hold nothing)
         """Release processes the runtime started."""
@@ -89,31 +148,24 @@ class LocalRuntime(Runtime):
         threads = scenario.runtime.threads_per_actor
         self.pools = [ClientPool(scenario, dataset, hosted, threads, record_server_messages)
                       for hosted in self.hosted_by_pool()]
-        self.server = Server(scenario, dataset, {c.arch for c in clients})
+        self.server = Server(scenario, dataset, {c.arch for c in clients},
+                             record_server_messages)
+        self.protocol = self.server.protocol()
 
-    def run_round(self, round_idx: int, participants: Sequence[int],
-                  deadline_s: float | None = None,
-                  choose: Chooser | None = None) -> list[ClientRoundReport]:
-        model = self.server.global_model()
-        busy = [(pool, ids) for pool, ids in zip(self.pools, self.by_pool(participants),
-                                                 strict=True) if ids]
-        results = [pool.train_round(round_idx, ids, model, deadline_s, choose is not None)
-                   for pool, ids in busy]
-        if choose is None:
-            return self.server.aggregate(*results)
-        reports = sorted((r for res in results for r in res.reports), key=lambda r: r.client_id)
-        accepted = choose(reports)
-        self.server.aggregate(*(pool.commit(sorted(accepted)) for pool, _ in busy))
-        return reports
+    def _call(self, target: Any, method: str, *args: Any) -> Any:
+        return getattr(target, method)(*args)
 
-    def global_model(self) -> GlobalModel:
-        return self.server.global_model()
+    def _call_per_pool(self, target: Any, method: str, pools: int, *args: Any) -> list[Any]:
+        answer = getattr(target, method)(*args)
+        return [answer] if pools == 1 else list(answer)
 
-    def _per_client(self, method: str, client_ids: Sequence[int], *args: Any) -> list[Any]:
-        model = self.server.global_model()
-        found = [item for pool, ids in zip(self.pools, self.by_pool(client_ids), strict=True)
-                 if ids for item in getattr(pool, method)(ids, model, *args)]
-        return sorted(found, key=lambda item: item.client_id)
+    def _get(self, value: Any) -> Any:
+        return value
+
+    def received_server_messages(self) -> list[ReceivedMessage]:
+        """Every message the server side received (lockstep server and pool replicas)."""
+        return [*self.server.received_messages(),
+                *(m for pool in self.pools for m in pool.received_server_messages())]
 
 
 class RayRuntime(Runtime):
@@ -155,9 +207,11 @@ class RayRuntime(Runtime):
                                        scheduling_strategy="SPREAD", **pool_memory(hosted[i]))
                       .remote(scenario, dataset_ref, hosted[i], threads)
                       for i in range(num_pools)]
-        # The server only merges sums; it takes no CPU slot so pools can use every core.
+        # The server takes no CPU slot so pools can use every core: in lockstep it computes
+        # while the pools wait for its answer, and otherwise it only merges sums.
         self.server = ray.remote(Server).options(num_cpus=0, num_gpus=gpus).remote(
             scenario, dataset_ref, {c.arch for c in clients})
+        self.protocol = ray.get(self.server.protocol.remote())
         log.info("ray runtime: %d pool actors x %d threads, %.3g GPU each", num_pools, threads,
                  gpus)
 
@@ -168,36 +222,15 @@ class RayRuntime(Runtime):
     def pool_memory(self) -> list[dict[str, int]]:
         return self._ray.get([pool.memory_bytes.remote() for pool in self.pools])
 
-    def run_round(self, round_idx: int, participants: Sequence[int],
-                  deadline_s: float | None = None,
-                  choose: Chooser | None = None) -> list[ClientRoundReport]:
-        ray = self._ray
-        model_ref = self.server.global_model.remote()
-        busy = [(pool, ids) for pool, ids in zip(self.pools, self.by_pool(participants),
-                                                 strict=True) if ids]
-        results = [pool.train_round.remote(round_idx, ids, model_ref, deadline_s,
-                                           choose is not None) for pool, ids in busy]
-        if choose is None:
-            # Pool results go straight to the server actor; the driver only gets the reports.
-            return ray.get(self.server.aggregate.remote(*results))
-        # Held updates stay in the pools; only reports travel, then the chosen updates.
-        reports = sorted((r for res in ray.get(results) for r in res.reports),
-                         key=lambda r: r.client_id)
-        accepted = sorted(choose(reports))
-        ray.get(self.server.aggregate.remote(*(pool.commit.remote(accepted)
-                                               for pool, _ in busy)))
-        return reports
+    def _call(self, target: Any, method: str, *args: Any) -> Any:
+        return getattr(target, method).remote(*args)
 
-    def global_model(self) -> GlobalModel:
-        return self._ray.get(self.server.global_model.remote())
+    def _call_per_pool(self, target: Any, method: str, pools: int, *args: Any) -> list[Any]:
+        answer = getattr(target, method).options(num_returns=pools).remote(*args)
+        return [answer] if pools == 1 else list(answer)
 
-    def _per_client(self, method: str, client_ids: Sequence[int], *args: Any) -> list[Any]:
-        model_ref = self.server.global_model.remote()
-        futures = [getattr(pool, method).remote(ids, model_ref, *args)
-                   for pool, ids in zip(self.pools, self.by_pool(client_ids), strict=True)
-                   if ids]
-        found = [item for part in self._ray.get(futures) for item in part]
-        return sorted(found, key=lambda item: item.client_id)
+    def _get(self, value: Any) -> Any:
+        return self._ray.get(value)
 
     def close(self) -> None:
         for actor in [*self.pools, self.server]:

@@ -2,22 +2,30 @@
 
 Thousands of clients cannot each own a process, so each pool keeps its clients compactly
 (index arrays, architecture, personal weights once a client has trained) and builds their
-models from a per-architecture module cache. The server-side step runs here on a replica of the
-back end (SplitFed-V1 style); the server actor merges the replicas after the round."""
+models from a per-architecture module cache. A round runs step by step: the runtime asks every
+pool for its clients' uploads (`upload_step`), has the server actor answer them all together,
+and hands the answers back (`apply_step`). Under the replica scheme the server side runs here
+instead, on one copy of the back end per client (`train_locally`)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from harmony_sim.aggregation import UpdateAccumulator
 from harmony_sim.algorithms import GlobalModel, ModelContext, create_algorithm
-from harmony_sim.algorithms.base import PersonalState
-from harmony_sim.algorithms.split_protocol import ReceivedMessage
+from harmony_sim.algorithms.base import ClientForward, ClientModels, PersonalState, TrainStats
+from harmony_sim.algorithms.split_protocol import (
+    CutGradient,
+    CutUpload,
+    ReceivedMessage,
+    ServerTrainer,
+    TrafficCounter,
+    server_ce_grad,
+)
 from harmony_sim.data import ClientData, Dataset
 from harmony_sim.devices.clock import DeviceClock
 from harmony_sim.evaluation import ClientEvaluation, exit_entropy
@@ -66,6 +74,26 @@ class ClientRoundReport:
 
 
 @dataclass
+class ClientSession:
+    """One participant's state during a round."""
+
+    client: VirtualClient
+    models: ClientModels
+    optimizer: torch.optim.Optimizer
+    batches: list[tuple[torch.Tensor, torch.Tensor]]
+    clock: DeviceClock
+    stats: TrainStats = field(default_factory=TrainStats)
+    traffic: TrafficCounter = field(default_factory=TrafficCounter)
+    next_batch: int = 0
+    forward: ClientForward | None = None  # between upload_step and apply_step
+    replica: ServerTrainer | None = None  # the replica scheme's own back end
+
+    @property
+    def finished(self) -> bool:
+        return self.next_batch >= len(self.batches)
+
+
+@dataclass
 class PoolRoundResult:
     updates: UpdateAccumulator
     reports: list[ClientRoundReport]
@@ -93,6 +121,8 @@ class ClientPool:
         self.pending: dict[int, UpdateAccumulator] = {}
         self.record_server_messages = record_server_messages
         self.server_messages: list[ReceivedMessage] = []
+        self.sessions: dict[int, ClientSession] = {}  # this round's participants
+        self.round_model: GlobalModel | None = None
 
     def hosted_clients(self) -> list[int]:
         return sorted(self.clients)
@@ -103,56 +133,143 @@ class ClientPool:
 
         return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
 
-    def train_round(self, round_idx: int, client_ids: Sequence[int],
-                    global_model: GlobalModel, deadline_s: float | None = None,
-                    hold: bool = False) -> PoolRoundResult:
-        """Train each client in turn; return the summed updates and one report per client.
-        A client whose simulated time passes `deadline_s` reports but adds no update. With
-        `hold`, every update is kept per client until `commit` names the ones that count."""
-        from harmony_sim.participation import client_round_time
-
+    # ---- one round, step by step (the runtime drives the steps) ------------------------------
+    def begin_round(self, round_idx: int, client_ids: Sequence[int],
+                    global_model: GlobalModel) -> int:
+        """Set up the participants' modules, optimisers and batches; the number of steps the
+        busiest of them will take."""
         algorithm = self.algorithm
+        self.round_model = global_model
+        self.sessions = {}
+        for cid in sorted(client_ids):
+            client = self.clients[cid]
+            torch.set_num_threads(client.threads or self.threads)
+            models = algorithm.client_models(client.arch, global_model, self._personal(cid), cid)
+            algorithm.start_training(models)
+            self.sessions[cid] = ClientSession(
+                client, models, algorithm.make_optimizer(models.parameters()),
+                list(self._batches(client, round_idx)),
+                DeviceClock(client.time_scale, client.seconds_per_sample))
+        return max((len(s.batches) for s in self.sessions.values()), default=0)
+
+    def upload_step(self) -> list[CutUpload]:
+        """Every client with a batch left runs its forward pass; their uploads, one message."""
+        uploads = []
+        for session in self.sessions.values():
+            if session.finished:
+                continue
+            x, y = session.batches[session.next_batch]
+            with session.clock.device_work():
+                session.forward = self.algorithm.client_forward(session.models, x, y)
+            upload = session.forward.upload
+            if upload is not None:
+                session.traffic.up(upload.cut)
+                if upload.labels is not None:
+                    session.traffic.up(upload.labels)
+                uploads.append(upload)
+        return uploads
+
+    def answer_logits(self, logits: Mapping[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+        """Private labels: each client's dL/dlogits against labels that never leave it."""
+        grads = {}
+        for cid, client_logits in logits.items():
+            session = self.sessions[cid]
+            forward = session.forward
+            assert forward is not None and forward.upload is not None
+            with session.clock.device_work():
+                grads[cid], loss = server_ce_grad(client_logits, forward.labels,
+                                                  forward.upload.views,
+                                                  self.algorithm.server_loss_weight)
+            session.stats.server_loss += loss
+            session.traffic.down(client_logits)
+            session.traffic.up(grads[cid])
+        return grads
+
+    def apply_step(self, answers: Mapping[int, CutGradient]) -> None:
+        """Every client that uploaded applies the server's gradient (if any) and steps."""
+        for cid, session in self.sessions.items():
+            forward = session.forward
+            if forward is None:
+                continue
+            answer = answers.get(cid)
+            if answer is not None:
+                session.traffic.down(answer.grad)
+                if answer.server_loss is not None:
+                    session.stats.server_loss += answer.server_loss
+            with session.clock.device_work():
+                self.algorithm.client_backward(session.models, session.optimizer, forward,
+                                               None if answer is None else answer.grad)
+            session.clock.step(forward.samples)
+            stats = session.stats
+            stats.samples += forward.samples
+            stats.batches += 1
+            if forward.exit_loss is not None:
+                stats.exit_loss += float(forward.exit_loss.detach())
+            session.forward = None
+            session.next_batch += 1
+
+    def train_locally(self) -> None:
+        """Every step of the round inside this pool: the server side, if any, on each client's
+        own replica of the back end (SplitFed-V1), so it needs no other actor."""
+        if self.algorithm.uses_server:
+            for session in self.sessions.values():
+                session.replica = self.algorithm.server_trainer(self.round_model)
+                assert session.replica is not None
+                session.replica.record = self.record_server_messages
+        while any(not s.finished for s in self.sessions.values()):
+            answers: dict[int, CutGradient] = {}
+            for upload in self.upload_step():
+                replica = self.sessions[upload.client_id].replica
+                assert replica is not None
+                if self.algorithm.private_labels:
+                    answers.update(replica.backward(self.answer_logits(replica.forward([upload]))))
+                else:
+                    answers.update(replica.step([upload]))
+            self.apply_step(answers)
+
+    def end_round(self, deadline_s: float | None = None,
+                  hold: bool = False) -> PoolRoundResult:
+        """One report per client and the summed updates. A client whose simulated time passes
+        `deadline_s` reports but adds no update. With `hold`, every update is kept per client
+        until `commit` names the ones that count. The device keeps its personal weights either
+        way."""
+        from harmony_sim.participation import client_round_time  # it imports this module
+
+        algorithm, model = self.algorithm, self.round_model
+        assert model is not None
         updates = UpdateAccumulator()
         reports = []
         self.pending = {}
-        for cid in sorted(client_ids):
-            client = self.clients[cid]
-            started = time.perf_counter()
-            torch.set_num_threads(client.threads or self.threads)
-            models = algorithm.client_models(client.arch, global_model, self._personal(cid))
-            models.client_id = cid
-            # SplitFed-V1: each client trains its own copy of the back end from the global state;
-            # copies are averaged, so no client's classes overwrite another's mid-round and the
-            # result does not depend on how clients are spread over pools.
-            server = algorithm.server_replica(global_model)
-            if server is not None:
-                server.record = self.record_server_messages
-            clock = DeviceClock(client.time_scale,  # the server's steps are not device time
-                                None if server is None else lambda s=server: s.busy_s,
-                                client.seconds_per_sample)
-            stats = algorithm.train_client(models, clock.steps(self._batches(client, round_idx)),
-                                           server)
-            # The update goes to the round's sums, to a per-client hold, or (past the deadline)
-            # nowhere; the device keeps its personal weights either way.
-            target = UpdateAccumulator() if hold else updates
+        for cid, session in sorted(self.sessions.items()):
+            stats, batches = session.stats, max(session.stats.batches, 1)
             report = ClientRoundReport(
-                client_id=cid, tier=client.tier, arch=client.arch.id, samples=stats.samples,
-                batches=stats.batches, exit_loss=stats.exit_loss / max(stats.batches, 1),
-                server_loss=stats.server_loss / max(stats.batches, 1),
-                uplink_bytes=stats.traffic.uplink_bytes,
-                downlink_bytes=stats.traffic.downlink_bytes,
-                compute_s=time.perf_counter() - started, device_s=clock.device_s)
+                client_id=cid, tier=session.client.tier, arch=session.client.arch.id,
+                samples=stats.samples, batches=stats.batches, exit_loss=stats.exit_loss / batches,
+                server_loss=stats.server_loss / batches,
+                uplink_bytes=session.traffic.uplink_bytes,
+                downlink_bytes=session.traffic.downlink_bytes,
+                compute_s=session.clock.host_s, device_s=session.clock.device_s)
+            target = UpdateAccumulator() if hold else updates
             if hold or deadline_s is None or client_round_time(report) <= deadline_s:
-                algorithm.contribute(models, float(stats.samples), global_model, target)
-                if server is not None:
-                    algorithm.contribute_server(server, global_model, target)
+                algorithm.contribute(session.models, float(stats.samples), model, target)
+                if session.replica is not None:
+                    algorithm.contribute_server(session.replica, model, target)
             if hold:
                 self.pending[cid] = target
-            if server is not None:
-                self.server_messages.extend(server.received)
-            self.personal[cid] = self._compact(algorithm.personal_state(models))
+            if session.replica is not None:
+                self.server_messages.extend(session.replica.received)
+            self.personal[cid] = self._compact(algorithm.personal_state(session.models))
             reports.append(report)
+        self.sessions = {}
         return PoolRoundResult(updates, reports)
+
+    def train_round(self, round_idx: int, client_ids: Sequence[int],
+                    global_model: GlobalModel, deadline_s: float | None = None,
+                    hold: bool = False) -> PoolRoundResult:
+        """A whole round inside this pool (replica scheme, or algorithms without a server)."""
+        self.begin_round(round_idx, client_ids, global_model)
+        self.train_locally()
+        return self.end_round(deadline_s, hold)
 
     def commit(self, accepted: Sequence[int]) -> PoolRoundResult:
         """The summed held updates of the accepted clients (after `train_round(hold=True)`)."""

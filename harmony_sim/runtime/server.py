@@ -1,28 +1,87 @@
-"""The server: holds the global state (back end and client-side global weights) and merges the
-pools' summed updates after each round."""
+"""The server: holds the global state (back end and client-side global weights), trains the back
+end in lockstep with the clients (one step over every participant's cut tensors at a time) and
+merges the pools' summed client updates after each round."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from enum import Enum
+from typing import Any
+
+from torch import Tensor
 
 from harmony_sim.aggregation import UpdateAccumulator
 from harmony_sim.algorithms import GlobalModel, create_algorithm
+from harmony_sim.algorithms.split_protocol import CutUpload, ReceivedMessage
 from harmony_sim.data import Dataset
 from harmony_sim.models import ArchSpec
 from harmony_sim.runtime.client_pool import ClientRoundReport, PoolRoundResult, model_context
 from harmony_sim.scenario import Scenario
 
 
-class Server:
-    """Plain class (a Ray actor via runtime.backends, or used in-process)."""
+class StepProtocol(Enum):
+    """How the runtime drives a round's steps."""
 
-    def __init__(self, scenario: Scenario, dataset: Dataset, archs: Iterable[ArchSpec]) -> None:
+    IN_POOLS = "in_pools"  # pools train alone: replica scheme, or no server at all
+    SHARED_LABELS = "shared_labels"  # pools upload cuts + labels; the server answers gradients
+    PRIVATE_LABELS = "private_labels"  # server -> logits, pools -> dL/dlogits, server -> grads
+
+
+class Server:
+    """Plain class (a Ray actor via runtime.backends, or used in-process). Methods that answer
+    several pools return one value per pool (the value itself for one pool: Ray's num_returns
+    convention), each holding only that pool's clients."""
+
+    def __init__(self, scenario: Scenario, dataset: Dataset, archs: Iterable[ArchSpec],
+                 record_messages: bool = False) -> None:
         self.algorithm = create_algorithm(scenario, model_context(scenario, dataset))
         self.model = self.algorithm.init_global(archs)
+        lockstep = scenario.server.training == "lockstep" and self.algorithm.uses_server
+        self.trainer = self.algorithm.server_trainer(self.model) if lockstep else None
+        if self.trainer is not None:
+            self.trainer.record = record_messages
+        self._layout: list[list[int]] = []  # client ids per pool of the step in flight
+
+    def protocol(self) -> StepProtocol:
+        if self.trainer is None:
+            return StepProtocol.IN_POOLS
+        if self.algorithm.private_labels:
+            return StepProtocol.PRIVATE_LABELS
+        return StepProtocol.SHARED_LABELS
 
     def global_model(self) -> GlobalModel:
         return self.model
 
+    # ---- lockstep training: one step over every pool's uploads --------------------------------
+    def step(self, *pool_uploads: list[CutUpload]) -> Any:
+        """Shared labels: one optimiser step; each pool's clients' gradients."""
+        self._layout = [[u.client_id for u in uploads] for uploads in pool_uploads]
+        uploads = [u for part in pool_uploads for u in part]
+        assert self.trainer is not None
+        return self._per_pool(self.trainer.step(uploads) if uploads else {})
+
+    def forward(self, *pool_uploads: list[CutUpload]) -> Any:
+        """Private labels, first half: each pool's clients' logits."""
+        self._layout = [[u.client_id for u in uploads] for uploads in pool_uploads]
+        uploads = [u for part in pool_uploads for u in part]
+        assert self.trainer is not None
+        return self._per_pool(self.trainer.forward(uploads) if uploads else {})
+
+    def backward(self, *pool_logit_grads: Mapping[int, Tensor]) -> Any:
+        """Private labels, second half: one optimiser step; each pool's clients' gradients."""
+        grads = {cid: g for part in pool_logit_grads for cid, g in part.items()}
+        assert self.trainer is not None
+        return self._per_pool(self.trainer.backward(grads) if grads else {})
+
+    def _per_pool(self, answers: Mapping[int, Any]) -> Any:
+        parts = [{cid: answers[cid] for cid in ids} for ids in self._layout]
+        return parts[0] if len(parts) == 1 else parts
+
+    def received_messages(self) -> list[ReceivedMessage]:
+        """What the lockstep back end received (recorded only when asked for at start)."""
+        return [] if self.trainer is None else list(self.trainer.received)
+
+    # ---- after the round -------------------------------------------------------------------
     def aggregate(self, *pool_results: PoolRoundResult) -> list[ClientRoundReport]:
         """Merge every pool's sums into the new global model; return the clients' reports."""
         merged = UpdateAccumulator()
@@ -31,4 +90,7 @@ class Server:
             merged.merge(result.updates)
             reports.extend(result.reports)
         self.model = self.algorithm.aggregate(self.model, merged)
+        if self.trainer is not None:
+            self.algorithm.absorb_server(self.model, self.trainer)
         return sorted(reports, key=lambda r: r.client_id)
+

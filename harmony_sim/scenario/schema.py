@@ -136,15 +136,37 @@ class TrainingConfig(StrictModel):
     weight_decay: float = Field(0.0, ge=0.0)
 
 
+class PersonalConfig(StrictModel):
+    """Which client parts are personal, and how much: after a round a client keeps
+    share * its own weights + (1 - share) * the global (aggregated) ones, per part. The default
+    is the regime hybrid SFL exists for: a personal exit head for the client's own classes and a
+    shared extractor trained by every client, so the server back end can answer any class."""
+
+    head: float = Field(1.0, ge=0.0, le=1.0, description="personal share of the exit head "
+                        "(1: fully personal; a mostly global head answers OOD classes itself and "
+                        "fallback cannot help)")
+    extractor: float = Field(0.0, ge=0.0, le=1.0, description="personal share of the extractor "
+                             "(0: the architecture's global extractor; SplitGP's paper: 0.2)")
+
+
 class AlgorithmConfig(StrictModel):
     """The training algorithm and its knobs (see docs in harmony_sim.algorithms)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
-
     name: str = Field("splitgp", description="registered algorithm name")
-    gamma: float = Field(0.5, ge=0.0, le=1.0, description="weight of the exit loss")
-    lam: float = Field(0.2, ge=0.0, le=1.0, alias="lambda",
-                       description="personal share when mixing personal and global weights")
+    gamma: float = Field(0.5, ge=0.0, le=1.0, description="weight of the exit loss; the server "
+                         "CE has 1 - gamma")
+    personal: PersonalConfig = Field(default_factory=PersonalConfig,
+                                     description="personal share (lambda) per client part")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lambda_moved(cls, data: object) -> object:
+        if isinstance(data, dict) and ("lambda" in data or "lam" in data):
+            raise ValueError("algorithm.lambda was replaced by a personal share per part: set "
+                             "algorithm.personal.head and algorithm.personal.extractor (SplitGP's "
+                             "original mixing: both 0.2)")
+        return data
+
     # HARMONY (harmony_sim/algorithms/harmony.py); the project's reconstruction, every knob here.
     meta: bool = Field(True, description="harmony: meta-learning inner loop + simulated "
                        "extractors (false: ablation 'meta off')")
@@ -171,6 +193,20 @@ class AlgorithmConfig(StrictModel):
                             "server across rounds (MoCo-style queue of other clients' features)")
     projection_dim: int = Field(64, ge=2, le=4096, description="harmony: embedding size of the "
                                 "server's projection head g")
+
+
+class ServerConfig(StrictModel):
+    """How the server back end trains. lockstep: one back end in the server actor; at every
+    local step it takes all participants' cut tensors together, takes one optimiser step on the
+    loss averaged over clients and returns each client's gradient (its optimiser state lives as
+    long as the run). replicas: SplitFed-V1, each client trains its own copy of the back end next
+    to it in its pool, and the copies are averaged after the round."""
+
+    training: Literal["lockstep", "replicas"] = "lockstep"
+    lr: float | None = Field(None, gt=0.0, le=10.0, description="server learning rate; null: "
+                             "training.lr")
+    momentum: float | None = Field(None, ge=0.0, lt=1.0, description="server SGD momentum; "
+                                   "null: training.momentum")
 
 
 class EvaluationConfig(StrictModel):
@@ -340,6 +376,7 @@ class Scenario(StrictModel):
     clients: ClientsConfig = Field(default_factory=ClientsConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     participation: ParticipationConfig = Field(default_factory=ParticipationConfig)

@@ -12,7 +12,13 @@ import torch
 from harmony_sim.aggregation import UpdateAccumulator, slice_state
 from harmony_sim.algorithms import ALGORITHMS
 from harmony_sim.algorithms.contrastive import build_projection
-from harmony_sim.algorithms.split_protocol import ServerReplica
+from harmony_sim.algorithms.split_protocol import (
+    BACKEND,
+    PROJECTION,
+    ContrastiveAlignment,
+    CutUpload,
+    ServerTrainer,
+)
 from harmony_sim.data import load_dataset
 from harmony_sim.models import ArchSpec, CutSpec, build_extractor, build_server_backend
 from harmony_sim.population import build_clients
@@ -65,7 +71,7 @@ def test_algorithm_trains_two_rounds(tiny_scenario, name: str) -> None:
 
 def test_private_labels_never_reach_the_server(tiny_scenario) -> None:
     runtime, _ = run_rounds(mixed(tiny_scenario, "harmony"), rounds=1, record=True)
-    messages = runtime.pools[0].received_server_messages()
+    messages = runtime.received_server_messages()
     assert {m.kind for m in messages} == {"cut", "logit-grads"}
     for message in messages:
         assert "labels" not in message.tensors
@@ -73,24 +79,29 @@ def test_private_labels_never_reach_the_server(tiny_scenario) -> None:
     # The shared-label ablation does send labels, through the same recorder.
     runtime, _ = run_rounds(mixed(tiny_scenario, "harmony", labels="shared"), rounds=1,
                             record=True)
-    assert {m.kind for m in runtime.pools[0].received_server_messages()} == {"cut+labels"}
+    assert {m.kind for m in runtime.received_server_messages()} == {"cut+labels"}
 
 
 def test_contrastive_loss_falls_on_a_fixed_batch() -> None:
     torch.manual_seed(0)
     cut = CutSpec(8, 2)
-    modules = torch.nn.ModuleDict({"backend": build_server_backend(cut, 10),
-                                   "projection": build_projection(cut, 16)})
-    replica = ServerReplica(modules, torch.optim.SGD(modules.parameters(), lr=0.1),
-                            negatives=torch.randn(32, 16), tau=0.2, contrastive_weight=1.0)
-    own = torch.randn(16, *cut.shape)
-    views = torch.cat([own, own + 0.5 * torch.randn_like(own)])  # same inputs, other extractor
+    modules = torch.nn.ModuleDict({BACKEND: build_server_backend(cut, 10),
+                                   PROJECTION: build_projection(cut, 16)})
+    # queue_size 0 keeps the negatives fixed (the step's other clients only): the loss on the
+    # same batch must fall as the projection learns to align the two views.
+    trainer = ServerTrainer(modules, torch.optim.SGD(modules.parameters(), lr=0.1),
+                            contrastive=ContrastiveAlignment(1.0, 0.2, 0))
     labels = torch.randint(0, 10, (16,))
+    uploads = []
+    for cid in range(2):
+        own = torch.randn(16, *cut.shape)
+        views = torch.cat([own, own + 0.5 * torch.randn_like(own)])  # same inputs, other extractor
+        uploads.append(CutUpload(cid, views, 2, labels))
     losses = []
     for _ in range(30):
-        before = replica.contrastive_sum
-        replica.train_views(views, 2, labels=labels)
-        losses.append(replica.contrastive_sum - before)
+        before = trainer.contrastive_sum
+        trainer.step(uploads)
+        losses.append(trainer.contrastive_sum - before)
     assert losses[-1] < 0.5 * losses[0]
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from harmony_sim.algorithms.split_protocol import server_work
 from harmony_sim.cli import main
 from harmony_sim.devices import load_profile_file
 from harmony_sim.devices.clock import DeviceClock
@@ -21,23 +20,25 @@ from harmony_sim.simulation import run_simulation
 from tests.devices.test_selection import three_tiers
 
 
-class FakeServer:
-    busy_s = 0.0
-
-    @server_work
-    def train_on_cut(self) -> None:
-        time.sleep(0.03)
-
-
-def test_clock_scales_step_time_and_skips_server_time() -> None:
-    server = FakeServer()
-    clock = DeviceClock(time_scale=10.0, server_busy=lambda: server.busy_s)
-    for _ in clock.steps(range(3)):
-        time.sleep(0.01)  # device work
-        server.train_on_cut()  # not device work
+def test_clock_charges_only_device_work_scaled() -> None:
+    clock = DeviceClock(time_scale=10.0)
+    for _ in range(3):
+        with clock.device_work():
+            time.sleep(0.01)  # device work
+        time.sleep(0.03)  # the server's step, elsewhere: not device work
+        clock.step(16)
     assert clock.steps_charged == 3
     assert 0.03 <= clock.host_s < 0.06  # the 0.09 s of server time is not charged
     assert clock.device_s == pytest.approx(clock.host_s * 10.0)
+
+
+def test_flops_clock_charges_per_sample() -> None:
+    clock = DeviceClock(time_scale=10.0, seconds_per_sample=0.5)
+    with clock.device_work():
+        time.sleep(0.01)
+    clock.step(4)
+    clock.step(2)
+    assert clock.device_s == pytest.approx(3.0)  # measured time does not count
 
 
 def test_profile_command_writes_a_valid_host_profile(tmp_path: Path,

@@ -67,10 +67,10 @@ def test_missing_file_and_bad_override(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_overrides_apply_typed_values() -> None:
-    scenario = load_scenario(None, ["training.rounds=3", "algorithm.lambda=0.5",
+    scenario = load_scenario(None, ["training.rounds=3", "algorithm.personal.extractor=0.5",
                                     "evaluation.ood_ratios=[0, 1]", "name=custom"])
     assert scenario.training.rounds == 3
-    assert scenario.algorithm.lam == 0.5
+    assert scenario.algorithm.personal.extractor == 0.5
     assert scenario.evaluation.ood_ratios == [0.0, 1.0]
     assert scenario.name == "custom"
 
