@@ -146,8 +146,9 @@ def _evaluation_due(round_idx: int, scenario: Scenario) -> bool:
 
 def _evaluate(runtime: Runtime, client_ids: Sequence[int], scenario: Scenario) -> dict[str, float]:
     evals = runtime.evaluate(client_ids)
-    return summarise_evaluations(evals, scenario.evaluation.ood_ratios,
-                                 scenario.evaluation.exit_threshold)
+    ev_cfg = scenario.evaluation
+    return summarise_evaluations(evals, ev_cfg.ood_ratios, ev_cfg.exit_threshold,
+                                 ev_cfg.exit_rule)
 
 
 def _round_figures(reports: Sequence[ClientRoundReport]) -> dict[str, float]:
@@ -174,10 +175,12 @@ def _write_outputs(scenario: Scenario, run_dir: RunDirectory, rows: list[dict[st
                    final_evals: Sequence[ClientEvaluation], initial: dict[str, float],
                    wall_s: float, skew: dict[str, float] | None = None) -> dict[str, Any]:
     ev_cfg = scenario.evaluation
-    client_rows = per_client_rows(final_evals, ev_cfg.ood_ratios, ev_cfg.exit_threshold)
+    client_rows = per_client_rows(final_evals, ev_cfg.ood_ratios, ev_cfg.exit_threshold,
+                                  ev_cfg.exit_rule)
     run_dir.write_table(CLIENTS_FILE, list(client_rows[0]), client_rows)
     run_dir.write_table(ROUNDS_FILE, ROUND_COLUMNS, rows[1:])
-    final = summarise_evaluations(final_evals, ev_cfg.ood_ratios, ev_cfg.exit_threshold)
+    final = summarise_evaluations(final_evals, ev_cfg.ood_ratios, ev_cfg.exit_threshold,
+                                  ev_cfg.exit_rule)
     summary = {
         "scenario": scenario.name,
         "algorithm": scenario.algorithm.name,
@@ -185,6 +188,7 @@ def _write_outputs(scenario: Scenario, run_dir: RunDirectory, rows: list[dict[st
         "rounds": scenario.training.rounds,
         "clients": scenario.clients.count,
         "evaluated_clients": len(final_evals),
+        "exit_rule": ev_cfg.exit_rule,
         "exit_threshold": ev_cfg.exit_threshold,
         "ood_ratios": ev_cfg.ood_ratios,
         "initial": initial,

@@ -292,12 +292,13 @@ class Algorithm(ABC):
 
     @torch.no_grad()
     def predict(self, models: ClientModels, server: nn.Module | None,
-                x: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        """(exit logits, server logits) for a batch; None where the algorithm has no such path."""
+                x: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """(cut, exit logits, server logits) for a batch; None where the algorithm has no such
+        path."""
         cut = models.extractor(x)
         exit_logits = models.head(cut) if models.head is not None else None
         server_logits = server(cut) if server is not None else None
-        return exit_logits, server_logits
+        return cut, exit_logits, server_logits
 
     @torch.no_grad()
     def server_logits_through(self, models: ClientModels, server: nn.Module | None, x: Tensor,

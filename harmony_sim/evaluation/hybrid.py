@@ -1,23 +1,16 @@
-"""Hybrid inference metrics. A client answers on device when its exit head is confident
-(normalised entropy <= threshold) and falls back to the server otherwise. Evaluation keeps
-per-sample predictions, so any threshold or OOD ratio is computed without re-running models."""
+"""Hybrid inference metrics. A client answers on device when its exit rule deems a sample one of
+its own classes (calibrated OOD score <= threshold, see exit_rules) and falls back to the server
+otherwise. Evaluation keeps per-sample predictions and every rule's scores, so any rule,
+threshold or OOD ratio is computed without re-running models."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
-from torch import Tensor
 
-
-def exit_entropy(logits: Tensor) -> Tensor:
-    """Entropy of softmax(logits) divided by log(num_classes): 0 = certain, 1 = uniform."""
-    log_probs = torch.log_softmax(logits.float(), dim=-1)
-    entropy = -(log_probs.exp() * log_probs).sum(dim=-1)
-    return entropy / math.log(logits.shape[-1])
+from harmony_sim.evaluation.exit_rules import EXIT_RULES
 
 
 @dataclass
@@ -32,9 +25,11 @@ class ClientEvaluation:
     labels: np.ndarray
     is_ood: np.ndarray
     exit_pred: np.ndarray | None  # None: the algorithm has no early exit
-    exit_entropy: np.ndarray | None
-    exit_confidence: np.ndarray | None
+    # Per exit rule: each sample's calibrated OOD score in [0, 1] (share of the client's training
+    # samples scoring at most as high), and how well the raw score tells OOD from ID (AUROC).
     server_pred: np.ndarray | None  # None: no server (local training)
+    exit_scores: dict[str, np.ndarray] = field(default_factory=dict)
+    ood_auroc: dict[str, float] = field(default_factory=dict)
     # Server predictions on the cut after a lossy uplink codec (fp16, int8), when requested.
     server_pred_by_codec: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -47,15 +42,14 @@ class ClientEvaluation:
         n_ood = min(int(self.is_ood.sum()), int(round(ratio * self.n_id)))
         return np.arange(self.n_id + n_ood)
 
-    def answers(self, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        """(hybrid prediction, fell back to server?) per sample for an entropy threshold."""
+    def answers(self, threshold: float, rule: str) -> tuple[np.ndarray, np.ndarray]:
+        """(hybrid prediction, fell back to server?) per sample for a rule and threshold."""
         if self.exit_pred is None:
             assert self.server_pred is not None
             return self.server_pred, np.ones(len(self.labels), dtype=bool)
         if self.server_pred is None:
             return self.exit_pred, np.zeros(len(self.labels), dtype=bool)
-        assert self.exit_entropy is not None
-        fallback = self.exit_entropy > threshold
+        fallback = self.exit_scores[rule] > threshold
         return np.where(fallback, self.server_pred, self.exit_pred), fallback
 
 
@@ -65,11 +59,12 @@ def _accuracy(pred: np.ndarray | None, labels: np.ndarray) -> float:
     return float((pred == labels).mean())
 
 
-def client_metrics(ev: ClientEvaluation, ratio: float, threshold: float) -> dict[str, float]:
+def client_metrics(ev: ClientEvaluation, ratio: float, threshold: float,
+                   rule: str) -> dict[str, float]:
     """device / server / hybrid accuracy and fallback rate on the test set at OOD ratio."""
     idx = ev.subset(ratio)
     labels = ev.labels[idx]
-    hybrid, fallback = ev.answers(threshold)
+    hybrid, fallback = ev.answers(threshold, rule)
     return {
         "device_acc": _accuracy(None if ev.exit_pred is None else ev.exit_pred[idx], labels),
         "server_acc": _accuracy(None if ev.server_pred is None else ev.server_pred[idx], labels),
@@ -94,23 +89,25 @@ def metric_name(metric: str, ratio: float) -> str:
 
 
 def per_client_rows(evals: Sequence[ClientEvaluation], ratios: Sequence[float],
-                    threshold: float) -> list[dict[str, float | int | str]]:
+                    threshold: float, rule: str) -> list[dict[str, float | int | str]]:
     rows: list[dict[str, float | int | str]] = []
     for ev in evals:
         row: dict[str, float | int | str] = {"client_id": ev.client_id, "tier": ev.tier,
                                              "arch": ev.arch, "n_train": ev.n_train}
         row.update(id_ood_accuracies(ev))
+        for name in EXIT_RULES:
+            row[f"ood_auroc[{name}]"] = ev.ood_auroc.get(name, float("nan"))
         for ratio in ratios:
-            for key, value in client_metrics(ev, ratio, threshold).items():
+            for key, value in client_metrics(ev, ratio, threshold, rule).items():
                 row[metric_name(key, ratio)] = value
         rows.append(row)
     return rows
 
 
 def summarise_evaluations(evals: Sequence[ClientEvaluation], ratios: Sequence[float],
-                          threshold: float) -> dict[str, float]:
+                          threshold: float, rule: str) -> dict[str, float]:
     """Mean over clients of every per-client metric (NaN-aware: absent paths stay NaN)."""
-    rows = per_client_rows(evals, ratios, threshold)
+    rows = per_client_rows(evals, ratios, threshold, rule)
     keys = [k for k in rows[0] if k not in ("client_id", "tier", "arch", "n_train")]
     summary = {}
     for key in keys:

@@ -1,5 +1,5 @@
 """Discrete-event simulation of fallback inference: Poisson request streams per client, early exit
-by a confidence rule, a FIFO server with `workers` parallel back ends (an M/G/c-style queue fed
+by an exit rule, a FIFO server with `workers` parallel back ends (an M/G/c-style queue fed
 by the network), answers back over each client's link.
 
 Two steps, so a threshold sweep reuses the random draws (common random numbers): `draw_requests`
@@ -61,8 +61,7 @@ class RequestDraws:
     label: np.ndarray
     exit_pred: np.ndarray  # -1: no exit head
     server_pred: np.ndarray  # -1: no server
-    entropy: np.ndarray
-    confidence: np.ndarray
+    ood_score: np.ndarray  # the exit rule's calibrated score (falls back above the threshold)
 
 
 @dataclass
@@ -96,9 +95,9 @@ def device_finish(arrival: np.ndarray, device_s: float) -> np.ndarray:
 
 def draw_requests(tiers: Sequence[TierWorkload], sources: int, rate_hz: float,
                   duration_s: float, ood_ratio: float, codec: str, payload_bytes: int,
-                  response_bytes: int, seed: int) -> RequestDraws:
+                  response_bytes: int, seed: int, rule: str) -> RequestDraws:
     """Draw `sources` Poisson streams of rate `rate_hz` over `duration_s`, split over tiers by
-    share. Source j of a tier replays the evaluation record j mod (records of the tier): each of
+    share; `rule` names the exit rule whose scores decide fallback. Source j of a tier replays the evaluation record j mod (records of the tier): each of
     its requests is a uniform draw from that client's test set at `ood_ratio`. Random streams are
     keyed by purpose, tier and source, not by network condition or codec, so sweeps compare the
     same requests."""
@@ -129,8 +128,8 @@ def draw_requests(tiers: Sequence[TierWorkload], sources: int, rate_hz: float,
             has_exit = rec.exit_pred is not None
             parts["exit_pred"].append(rec.exit_pred[sample].astype(np.int64) if has_exit
                                       else np.full(n, -1))
-            parts["entropy"].append(rec.exit_entropy[sample] if has_exit else np.ones(n))
-            parts["confidence"].append(rec.exit_confidence[sample] if has_exit else np.zeros(n))
+            parts["ood_score"].append(rec.exit_scores[rule][sample] if has_exit
+                                      else np.ones(n, dtype=np.float32))
             source_id += 1
         n_tier = sum(len(a) for a in parts["arrival"][first:]) if count else 0
         up = np.full(n_tier, payload_bytes)
@@ -144,11 +143,11 @@ def draw_requests(tiers: Sequence[TierWorkload], sources: int, rate_hz: float,
     return RequestDraws(**arrays)
 
 
-def fallback_mask(draws: RequestDraws, thresholds: Sequence[float], rule: str) -> np.ndarray:
-    """Which requests go to the server: per-tier thresholds on the exit's entropy (above) or
-    max-softmax confidence (below); requests without an exit always go, without a server never."""
+def fallback_mask(draws: RequestDraws, thresholds: Sequence[float]) -> np.ndarray:
+    """Which requests go to the server: those whose exit-rule score is above their tier's
+    threshold; requests without an exit always go, without a server never."""
     limit = np.asarray(thresholds, dtype=np.float64)[draws.tier]
-    unsure = draws.entropy > limit if rule == "entropy" else draws.confidence < limit
+    unsure = draws.ood_score > limit
     return ((draws.exit_pred < 0) | unsure) & (draws.server_pred >= 0)
 
 
@@ -165,10 +164,10 @@ def serve_fifo(arrival: np.ndarray, service_s: float, workers: int) -> np.ndarra
     return start
 
 
-def simulate(draws: RequestDraws, thresholds: Sequence[float], rule: str,
+def simulate(draws: RequestDraws, thresholds: Sequence[float],
              server: ServerModel) -> RequestOutcome:
     """Apply the exit rule, queue the fallbacks at the server, and add up each latency."""
-    fallback = fallback_mask(draws, thresholds, rule)
+    fallback = fallback_mask(draws, thresholds)
     at_server = draws.arrival + draws.device_wait + draws.uplink_s
     queue = np.zeros(len(fallback))
     served = np.zeros(len(fallback))

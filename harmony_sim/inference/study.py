@@ -3,7 +3,7 @@ network conditions x codecs x exit thresholds; a load sweep over the number of a
 and, with an SLO, each tier's threshold chosen to meet a p95 target at the best accuracy.
 
 Request sources replay the evaluated clients' per-sample records (exit/server predictions,
-entropy, confidence), so any number of simulated clients reuses a few evaluated ones: source j of
+exit-rule scores), so any number of simulated clients reuses a few evaluated ones: source j of
 a tier replays that tier's evaluated client j mod n. Only the codec comparison re-runs a model
 (the server back end on each codec's decoded cut, during the final evaluation)."""
 
@@ -147,8 +147,13 @@ def _run(setup: StudySetup, scenario: Scenario, condition: str, codec: Codec, so
     draws = draw_requests(tiers_under(setup, scenario, condition), sources, inf.request_rate_hz,
                           inf.duration_s, inf.ood_ratio, codec,
                           payload_bytes(setup.cut_numel, codec), inf.response_bytes,
-                          scenario.seed)
-    return [simulate(draws, t, inf.rule, setup.server) for t in thresholds_by_tier]
+                          scenario.seed, exit_rule(scenario))
+    return [simulate(draws, t, setup.server) for t in thresholds_by_tier]
+
+
+def exit_rule(scenario: Scenario) -> str:
+    """The study's exit rule: inference.rule, else the evaluation's."""
+    return scenario.inference.rule or scenario.evaluation.exit_rule
 
 
 def tier_rows(setup: StudySetup, outcome: RequestOutcome) -> list[dict[str, Any]]:

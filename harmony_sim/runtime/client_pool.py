@@ -28,7 +28,8 @@ from harmony_sim.algorithms.split_protocol import (
 )
 from harmony_sim.data import ClientData, Dataset
 from harmony_sim.devices.clock import DeviceClock
-from harmony_sim.evaluation import ClientEvaluation, exit_entropy
+from harmony_sim.evaluation import ClientEvaluation
+from harmony_sim.evaluation.records import Prediction, client_evaluation
 from harmony_sim.evaluation.skew import CutFeatures
 from harmony_sim.inference.codecs import Codec
 from harmony_sim.models import ArchSpec, CutSpec
@@ -251,7 +252,9 @@ class ClientPool:
                 compute_s=session.clock.host_s, device_s=session.clock.device_s)
             target = UpdateAccumulator() if hold else updates
             if hold or deadline_s is None or client_round_time(report) <= deadline_s:
-                algorithm.contribute(session.models, float(stats.samples), model, target)
+                # Weighted by the client's training-set size (FedAvg's n_k).
+                algorithm.contribute(session.models, float(len(session.client.data.train_idx)),
+                                     model, target)
                 if session.replica is not None:
                     algorithm.contribute_server(session.replica, model, target)
             if hold:
@@ -321,45 +324,39 @@ class ClientPool:
 
     def evaluate(self, client_ids: Sequence[int], global_model: GlobalModel,
                  codecs: Sequence[Codec] = ()) -> list[ClientEvaluation]:
-        """Per-sample exit and server predictions on each client's ID + OOD test set; with
-        `codecs`, also server predictions on the cut after each codec's encode/decode."""
+        """Per-sample exit and server predictions on each client's ID + OOD test set, with every
+        exit rule's scores calibrated on the client's own training samples; with `codecs`, also
+        server predictions on the cut after each codec's encode/decode."""
         algorithm = self.algorithm
         server = algorithm.server_for_inference(global_model)
         results = []
         for cid in sorted(client_ids):
             client = self.clients[cid]
             models = algorithm.client_models(client.arch, global_model, self._personal(cid))
-            idx = np.concatenate([client.data.test_id_idx, client.data.test_ood_idx])
-            x = torch.from_numpy(self.dataset.test_x[idx])
-            exit_parts, server_parts = [], []
-            for start in range(0, len(idx), EVAL_BATCH):
-                exit_logits, server_logits = algorithm.predict(models, server,
-                                                               x[start:start + EVAL_BATCH])
-                exit_parts.append(exit_logits)
-                server_parts.append(server_logits)
-            exit_logits = None if exit_parts[0] is None else torch.cat(exit_parts)
-            server_logits = None if server_parts[0] is None else torch.cat(server_parts)
+            test_idx = np.concatenate([client.data.test_id_idx, client.data.test_ood_idx])
+            x = torch.from_numpy(self.dataset.test_x[test_idx])
+            test = self._predict(models, server, x)
+            train = None
+            if test.exit_logits is not None:  # the exit rules' reference: the training samples
+                train = self._predict(models, None,
+                                      torch.from_numpy(self.dataset.train_x[client.data.train_idx]))
             by_codec = {} if server is None else {
                 codec: torch.cat([algorithm.server_logits_through(
                     models, server, x[start:start + EVAL_BATCH], codec)
-                    for start in range(0, len(idx), EVAL_BATCH)]).argmax(1).numpy()
+                    for start in range(0, len(test_idx), EVAL_BATCH)]).argmax(1).numpy()
                 .astype(np.int16) for codec in codecs}
-            is_ood = np.zeros(len(idx), dtype=bool)
-            is_ood[len(client.data.test_id_idx):] = True
-            results.append(ClientEvaluation(
+            results.append(client_evaluation(
                 client_id=cid, tier=client.tier, arch=client.arch.id,
-                n_train=len(client.data.train_idx),
-                labels=self.dataset.test_y[idx].astype(np.int16), is_ood=is_ood,
-                exit_pred=None if exit_logits is None
-                else exit_logits.argmax(1).numpy().astype(np.int16),
-                exit_entropy=None if exit_logits is None
-                else exit_entropy(exit_logits).numpy().astype(np.float32),
-                exit_confidence=None if exit_logits is None
-                else exit_logits.softmax(1).amax(1).numpy().astype(np.float32),
-                server_pred=None if server_logits is None
-                else server_logits.argmax(1).numpy().astype(np.int16),
-                server_pred_by_codec=by_codec))
+                labels=self.dataset.test_y[test_idx], n_id=len(client.data.test_id_idx),
+                test=test, train=train, train_labels=self.dataset.train_y[client.data.train_idx],
+                id_classes=len(client.data.id_classes), server_pred_by_codec=by_codec))
         return results
+
+    def _predict(self, models: ClientModels, server: torch.nn.Module | None,
+                 x: torch.Tensor) -> Prediction:
+        parts = [self.algorithm.predict(models, server, x[start:start + EVAL_BATCH])
+                 for start in range(0, len(x), EVAL_BATCH)]
+        return Prediction.concat(parts)
 
     @torch.no_grad()
     def cut_features(self, client_ids: Sequence[int], global_model: GlobalModel,

@@ -7,6 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# Exit rules (harmony_sim/evaluation/exit_rules.py implements each).
+ExitRule = Literal["entropy", "confidence", "energy", "mahalanobis"]
+
 
 class StrictModel(BaseModel):
     """Base for every section: unknown keys are errors, values are checked on assignment too."""
@@ -132,7 +135,9 @@ class TrainingConfig(StrictModel):
     local_epochs: int = Field(2, ge=1, le=100)
     batch_size: int = Field(16, ge=1, le=4096)
     lr: float = Field(0.05, gt=0.0, le=10.0)
-    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    momentum: float = Field(0.0, ge=0.0, lt=1.0, description="client SGD momentum (a client's "
+                            "optimiser is fresh each round: measured, 0.9 makes clients drift "
+                            "on their few classes)")
     weight_decay: float = Field(0.0, ge=0.0)
 
 
@@ -213,8 +218,14 @@ class EvaluationConfig(StrictModel):
     """Hybrid inference evaluation: OOD ratios, exit rule and when to evaluate."""
 
     ood_ratios: list[float] = Field(default_factory=lambda: [0.0, 0.5, 1.0])
-    exit_threshold: float = Field(0.4, ge=0.0, le=1.0, description="normalised entropy above "
-                                  "which a sample falls back to the server")
+    exit_rule: ExitRule = Field("energy", description="how the exit decides a sample is "
+                                "one of the client's classes: entropy, confidence, energy or "
+                                "mahalanobis (distance of the cut features to the client's class "
+                                "means); see harmony_sim/evaluation/exit_rules.py")
+    exit_threshold: float = Field(0.9, ge=0.0, le=1.0, description="a sample falls back to the "
+                                  "server when its exit rule's score is above this share of the "
+                                  "client's own training samples' scores (1: only samples outside "
+                                  "the training range)")
     every: int = Field(0, ge=0, description="evaluate every N rounds (0: round 0 and last only)")
     max_clients: int | None = Field(None, ge=1, description="evaluate at most this many clients "
                                      "(seeded sample); null: all")
@@ -318,12 +329,11 @@ class InferenceServerConfig(StrictModel):
 
 class InferenceConfig(StrictModel):
     """Fallback inference over the simulated network (off by default): a request stream per
-    client, early exit by the confidence rule, a finite-capacity server, latency reports."""
+    client, early exit by the exit rule, a finite-capacity server, latency reports."""
 
     enabled: bool = False
-    rule: Literal["entropy", "confidence"] = Field(
-        "entropy", description="entropy: fall back when normalised entropy > threshold; "
-        "confidence: when max-softmax < threshold")
+    rule: ExitRule | None = Field(None, description="exit rule of the study (thresholds as in "
+                                  "evaluation.exit_threshold); null: evaluation.exit_rule")
     thresholds: list[float] = Field(default_factory=lambda: [0.4], description="swept")
     codecs: list[Codec] = Field(default_factory=lambda: ["fp32"], description="cut tensor "
                                 "encodings on the uplink, swept")

@@ -41,8 +41,8 @@ def test_server_accuracy_by_arch_spread() -> None:
     def client(cid: int, arch: str, correct: int) -> ClientEvaluation:
         labels = np.zeros(4, dtype=np.int16)
         pred = np.array([0] * correct + [1] * (4 - correct), dtype=np.int16)
-        return ClientEvaluation(cid, "t", arch, 10, labels, np.ones(4, dtype=bool), None, None,
-                                None, pred)
+        return ClientEvaluation(cid, "t", arch, 10, labels, np.ones(4, dtype=bool),
+                                exit_pred=None, server_pred=pred)
 
     result = server_accuracy_by_arch([client(0, "a", 4), client(1, "b", 1), client(2, "b", 3)])
     assert result["server_ood_acc[a]"] == 1.0
