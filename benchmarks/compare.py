@@ -7,6 +7,8 @@ in-process runtime, so the figures do not depend on Ray scheduling.
 
     PYTHONPATH=$PWD python benchmarks/compare.py [scenarios/heterogeneous-tiers.yaml]
         [--seeds 0 1 2] [--algorithms harmony splitgp ...] [--quick] [--jobs 2] [--out DIR]
+    PYTHONPATH=$PWD python benchmarks/compare.py SCENARIO --tables-from DIR/runs.csv
+        (re-tabulate finished runs, e.g. after adding a column, without training again)
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ DEFAULT_ALGORITHMS = ["harmony", "harmony_no_meta", "harmony_no_contrastive",
                       "harmony_shared_labels", "splitgp", "heterofl", "sfl", "fedavg", "local"]
 QUICK_OVERRIDES = ["training.rounds=4", "clients.per_round=6"]
 SKEW_COLUMNS = ["skew", "cut_cosine", "cut_cka", "server_ood_acc_arch_spread"]
+AUROC_COLUMNS = [f"ood_auroc[{rule}]" for rule in ("entropy", "confidence", "energy",
+                                                   "mahalanobis")]
 
 
 def metric_columns(ratios: list[float]) -> list[str]:
@@ -49,6 +53,12 @@ def run_one(job: tuple[str, list[str], str, int, str]) -> dict[str, Any]:
     summary = run_simulation(scenario, run_dir, show_progress=False)
     return {"algorithm": algorithm, "seed": seed, "wall_s": summary["wall_s"],
             **summary["final"], **summary["skew"]}
+
+
+def read_runs(path: Path) -> list[dict[str, Any]]:
+    with open(path, newline="") as handle:
+        return [{k: (v if k == "algorithm" else float(v) if v not in ("", None) else np.nan)
+                 for k, v in row.items()} for row in csv.DictReader(handle)]
 
 
 def aggregate(rows: list[dict[str, Any]], algorithms: list[str],
@@ -83,7 +93,7 @@ def print_table(table: list[dict[str, Any]], columns: list[str], title: str) -> 
     Console(width=250).print(view)
 
 
-def plot(table: list[dict[str, Any]], columns: list[str], path: Path) -> None:
+def plot(table: list[dict[str, Any]], columns: list[str], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -94,14 +104,27 @@ def plot(table: list[dict[str, Any]], columns: list[str], path: Path) -> None:
     names = [e["algorithm"] for e in table]
     for ax in axes.flat[len(columns):]:
         ax.axis("off")
+    colours = {"harmony": "tab:red", "harmony ablation": "tab:gray", "baseline": "tab:blue"}
+
+    def kind(name: str) -> str:
+        return name if name == "harmony" else ("harmony ablation" if name.startswith("harmony")
+                                               else "baseline")
+
     for ax, col in zip(axes.flat, columns, strict=False):
         means = [e[f"{col}_mean"] for e in table]
         stds = [e[f"{col}_std"] for e in table]
-        ax.bar(range(len(names)), np.nan_to_num(means), yerr=np.nan_to_num(stds), capsize=3,
-               color=["tab:red" if n == "harmony" else "tab:gray" if n.startswith("harmony")
-                      else "tab:blue" for n in names])
+        # NaN (the algorithm has no such path) draws no bar rather than a zero one.
+        ax.bar(range(len(names)), means, yerr=np.nan_to_num(stds), capsize=3,
+               color=[colours[kind(n)] for n in names])
+        for i, mean in enumerate(means):
+            if not np.isfinite(mean):
+                ax.text(i, 0.02, "n/a", ha="center", fontsize=6, rotation=90)
         ax.set_xticks(range(len(names)), names, rotation=70, fontsize=7)
         ax.set_title(col, fontsize=9)
+        ax.set_ylabel("mean ± std over seeds", fontsize=7)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()]
+    fig.legend(handles, list(colours), loc="lower right", fontsize=8)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -118,32 +141,42 @@ def main() -> None:
                         help=f"smoke run: {' '.join(QUICK_OVERRIDES)}")
     parser.add_argument("--jobs", type=int, default=2, help="parallel runs (processes)")
     parser.add_argument("--out", type=Path, default=Path("results/compare"))
+    parser.add_argument("--tables-from", type=Path, metavar="RUNS_CSV",
+                        help="tabulate the runs in this runs.csv instead of training")
     args = parser.parse_args()
 
     from harmony_sim.scenario import load_scenario
 
     overrides = [*(QUICK_OVERRIDES if args.quick else []), *args.overrides]
     base = load_scenario(args.scenario, overrides)  # fail fast on a bad scenario
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = args.out / f"{base.name}-{stamp}"
-    jobs = [(str(args.scenario), overrides, a, s, str(out / "runs"))
-            for s in args.seeds for a in args.algorithms]
-    started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        rows = list(pool.map(run_one, jobs))
-    wall = time.perf_counter() - started
+    if args.tables_from is not None:
+        rows = read_runs(args.tables_from)
+        args.algorithms = list(dict.fromkeys(r["algorithm"] for r in rows))
+        args.seeds = sorted({int(r["seed"]) for r in rows})
+        out, wall = args.tables_from.parent, float("nan")
+    else:
+        args.out.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = args.out / f"{base.name}-{stamp}"
+        jobs = [(str(args.scenario), overrides, a, s, str(out / "runs"))
+                for s in args.seeds for a in args.algorithms]
+        started = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            rows = list(pool.map(run_one, jobs))
+        wall = time.perf_counter() - started
 
-    columns = metric_columns(base.evaluation.ood_ratios) + SKEW_COLUMNS
+    columns = metric_columns(base.evaluation.ood_ratios) + SKEW_COLUMNS + AUROC_COLUMNS
     table = aggregate(rows, args.algorithms, columns)
     shown = ["device_id_acc", "server_ood_acc",
              *[f"hybrid_acc@p{r:g}" for r in base.evaluation.ood_ratios],
              "fallback_rate@p0.5" if 0.5 in base.evaluation.ood_ratios
-             else f"fallback_rate@p{base.evaluation.ood_ratios[-1]:g}", *SKEW_COLUMNS]
-    print_table(table, shown, f"{base.name}: mean±std over seeds {args.seeds} "
-                f"({base.training.rounds} rounds; {wall:.0f} s)")
+             else f"fallback_rate@p{base.evaluation.ood_ratios[-1]:g}", *SKEW_COLUMNS,
+             f"ood_auroc[{base.evaluation.exit_rule}]"]
+    title = (f"{base.name}: mean±std over seeds {args.seeds} ({base.training.rounds} rounds; "
+             f"{wall:.0f} s)")
+    print_table(table, shown, title)
     keys = sorted({k for r in rows for k in r})
-    with open(out / "runs.csv", "w", newline="") as handle:
+    with open(out / "runs.csv", "w", newline="") as handle:  # (re)written: same rows
         writer = csv.DictWriter(handle, ["algorithm", "seed", *[k for k in keys if k not in
                                                               ("algorithm", "seed")]])
         writer.writeheader()
@@ -152,7 +185,7 @@ def main() -> None:
         writer = csv.DictWriter(handle, list(table[0]))
         writer.writeheader()
         writer.writerows(table)
-    plot(table, shown, out / "comparison.png")
+    plot(table, shown, out / "comparison.png", title)
     (out / "comparison.json").write_text(json.dumps(
         {"scenario": str(args.scenario), "overrides": overrides, "seeds": args.seeds,
          "wall_s": wall, "table": table}, indent=1))

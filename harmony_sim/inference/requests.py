@@ -97,10 +97,10 @@ def draw_requests(tiers: Sequence[TierWorkload], sources: int, rate_hz: float,
                   duration_s: float, ood_ratio: float, codec: str, payload_bytes: int,
                   response_bytes: int, seed: int, rule: str) -> RequestDraws:
     """Draw `sources` Poisson streams of rate `rate_hz` over `duration_s`, split over tiers by
-    share; `rule` names the exit rule whose scores decide fallback. Source j of a tier replays the evaluation record j mod (records of the tier): each of
-    its requests is a uniform draw from that client's test set at `ood_ratio`. Random streams are
-    keyed by purpose, tier and source, not by network condition or codec, so sweeps compare the
-    same requests."""
+    share; `rule` names the exit rule whose scores decide fallback. Source j of a tier replays
+    the evaluation record j mod (records of the tier): each of its requests is a uniform draw
+    from that client's test set at `ood_ratio`. Random streams are keyed by purpose, tier and
+    source, not by network condition or codec, so sweeps compare the same requests."""
     parts: dict[str, list[np.ndarray]] = {k: [] for k in RequestDraws.__dataclass_fields__}
     source_id = 0
     for t_idx, (tier, count) in enumerate(zip(tiers, sources_per_tier(tiers, sources),
