@@ -20,7 +20,12 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from harmony_sim.aggregation import StateDict, UpdateAccumulator, mix_states, slice_state
-from harmony_sim.algorithms.split_protocol import BACKEND, CutUpload, ServerTrainer
+from harmony_sim.algorithms.split_protocol import (
+    BACKEND,
+    CutGradient,
+    CutUpload,
+    ServerTrainer,
+)
 from harmony_sim.inference.codecs import Codec, roundtrip
 from harmony_sim.models import (
     ArchSpec,
@@ -68,9 +73,14 @@ class ClientModels:
     shared: GlobalModel | None = None  # the global state this client's round started from
     client_id: int = -1  # seeds per-client random draws
     simulated: list[Extractor] = field(default_factory=list)  # HARMONY's simulated extractors
+    simulated_archs: list[ArchSpec] = field(default_factory=list)
+    simulated_start: list[StateDict] = field(default_factory=list)  # their weights as drawn
 
     def parameters(self) -> list[nn.Parameter]:
-        params = list(self.extractor.parameters())
+        """Everything the client's optimiser steps (simulated extractors too: they get no
+        gradient unless HARMONY trains them)."""
+        params = [*self.extractor.parameters(), *(p for e in self.simulated
+                                                  for p in e.parameters())]
         if self.head is not None:
             params += list(self.head.parameters())
         return params
@@ -86,6 +96,7 @@ class ClientForward:
     upload: CutUpload | None
     labels: Tensor  # the labels of the uploaded views' inputs; they stay on the device
     samples: int  # training samples this step used (the meta support half included)
+    simulated_cut: Tensor | None = None  # simulated views with their graph, when they train
 
 
 @dataclass
@@ -250,15 +261,17 @@ class Algorithm(ABC):
         return ClientForward(cut, exit_loss, upload, y, len(y))
 
     def client_backward(self, models: ClientModels, optimizer: torch.optim.Optimizer,
-                        forward: ClientForward, cut_grad: Tensor | None) -> None:
+                        forward: ClientForward, answer: CutGradient | None) -> None:
         """gamma * CE(exit) + the server's gradient over the cut (surrogate (cut * grad).sum()),
-        one optimiser step."""
+        and over the simulated views when they train; one optimiser step."""
         gamma = self.config.gamma if (self.has_exit and self.uses_server) else 1.0
         loss = forward.cut.new_zeros(())
         if forward.exit_loss is not None and gamma > 0:
             loss = loss + gamma * forward.exit_loss
-        if cut_grad is not None:
-            loss = loss + (forward.cut * cut_grad).sum()
+        if answer is not None:
+            loss = loss + (forward.cut * answer.grad).sum()
+            if forward.simulated_cut is not None and answer.simulated is not None:
+                loss = loss + (forward.simulated_cut * answer.simulated).sum()
         optimizer.zero_grad(set_to_none=True)
         if loss.requires_grad:
             loss.backward()

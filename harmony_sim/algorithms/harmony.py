@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from harmony_sim.aggregation import UpdateAccumulator
+from harmony_sim.aggregation import UpdateAccumulator, slice_state
 from harmony_sim.algorithms.base import (
     Algorithm,
     ClientForward,
@@ -153,6 +153,26 @@ class Harmony(Algorithm):
                 build_extractor, arch, c.in_channels, c.cut, c.norm))),
             shared.components[supernet_key(arch.family)], self.config.param_noise_std,
             generator) for arch in archs]
+        models.simulated_archs = list(archs)
+        if self.config.train_simulated:
+            models.simulated_start = [{k: v.detach().clone() for k, v in e.state_dict().items()}
+                                      for e in models.simulated]
+
+    def contribute(self, models: ClientModels, weight: float, global_model: GlobalModel,
+                   updates: UpdateAccumulator) -> None:
+        """The client's own slice, and (train_simulated) each simulated extractor's update on
+        this client's classes, added to its family's supernet without the drawn weight noise:
+        so every family learns from every client, not only from its own architectures'."""
+        super().contribute(models, weight, global_model, updates)
+        share = self.config.simulated_weight * weight
+        for arch, module, start in zip(models.simulated_archs, models.simulated,
+                                       models.simulated_start, strict=False):
+            key = supernet_key(arch.family)
+            clean = slice_state(global_model.components[key], start)
+            trained = module.state_dict()
+            updates.add(key, {k: clean[k] + (trained[k] - start[k]) if v.is_floating_point()
+                              else v for k, v in trained.items()}, share,
+                        global_model.components[key])
 
     def client_forward(self, models: ClientModels, x: Tensor, y: Tensor) -> ClientForward:
         """(Meta) adapt on the support half with inner SGD steps on the exit loss; then, on the
@@ -168,11 +188,14 @@ class Harmony(Algorithm):
         assert models.head is not None
         cut = models.extractor(x)
         exit_loss = F.cross_entropy(models.head(cut), y)
-        with torch.no_grad():
-            stacked = torch.cat([cut.detach(), *(e(x) for e in models.simulated)])
-        upload = CutUpload(models.client_id, stacked, 1 + len(models.simulated),
-                           None if self.private_labels else y)
-        return ClientForward(cut, exit_loss, upload, y, samples)
+        train = self.config.train_simulated and bool(models.simulated)
+        with torch.set_grad_enabled(train):
+            simulated = torch.cat([e(x) for e in models.simulated]) if models.simulated else None
+        views = [cut.detach()] if simulated is None else [cut.detach(), simulated.detach()]
+        upload = CutUpload(models.client_id, torch.cat(views), 1 + len(models.simulated),
+                           None if self.private_labels else y, view_grads=train)
+        return ClientForward(cut, exit_loss, upload, y, samples,
+                             simulated_cut=simulated if train else None)
 
     def _adapt(self, models: ClientModels, x: Tensor, y: Tensor) -> None:
         """Inner loop: plain SGD steps on the exit loss (learn to personalise)."""
@@ -187,5 +210,6 @@ class Harmony(Algorithm):
 
 for _name, _overrides in {"harmony_no_meta": {"meta": False},
                           "harmony_no_contrastive": {"contrastive": False},
-                          "harmony_shared_labels": {"labels": "shared"}}.items():
+                          "harmony_shared_labels": {"labels": "shared"},
+                          "harmony_frozen_simulated": {"train_simulated": False}}.items():
     ALGORITHMS.add(_name, partial(Harmony, **_overrides))  # type: ignore[arg-type]

@@ -37,6 +37,7 @@ class CutUpload:
     cut: Tensor
     views: int = 1
     labels: Tensor | None = None
+    view_grads: bool = False  # also return dL/dcut of the simulated views (they are trained)
 
     @property
     def samples(self) -> int:
@@ -50,6 +51,7 @@ class CutGradient:
 
     grad: Tensor
     server_loss: float | None = None
+    simulated: Tensor | None = None  # dL/dcut of the other views, when the upload asked for it
 
 
 @dataclass
@@ -197,8 +199,10 @@ class ServerTrainer:
         answers = {}
         for i, u in enumerate(uploads):
             self.samples_seen += u.samples
-            own = cuts.grad[offsets[i]:offsets[i] + u.samples] / weights[i]
-            answers[u.client_id] = CutGradient(own, losses.get(u.client_id))
+            block = cuts.grad[offsets[i]:offsets[i + 1]] / weights[i]
+            answers[u.client_id] = CutGradient(
+                block[:u.samples], losses.get(u.client_id),
+                block[u.samples:] if u.view_grads and u.views > 1 else None)
         return answers
 
     def step(self, uploads: Sequence[CutUpload]) -> dict[int, CutGradient]:

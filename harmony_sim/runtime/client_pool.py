@@ -195,11 +195,13 @@ class ClientPool:
             answer = answers.get(cid)
             if answer is not None:
                 session.traffic.down(answer.grad)
+                if answer.simulated is not None:
+                    session.traffic.down(answer.simulated)
                 if answer.server_loss is not None:
                     session.stats.server_loss += answer.server_loss
             with session.clock.device_work():
                 self.algorithm.client_backward(session.models, session.optimizer, forward,
-                                               None if answer is None else answer.grad)
+                                               answer)
             session.clock.step(forward.samples)
             stats = session.stats
             stats.samples += forward.samples

@@ -189,7 +189,14 @@ class AlgorithmConfig(StrictModel):
                                       "from the supernets per client and round")
     param_noise_std: float = Field(0.01, ge=0.0, description="harmony: Gaussian noise std added "
                                    "to a simulated extractor's weights")
-    cross_family: bool = Field(False, description="harmony: simulated extractors may come from "
+    train_simulated: bool = Field(True, description="harmony: the simulated extractors train "
+                                  "too (the server's gradient on their views flows back into "
+                                  "them) and their updates join their family's supernet, so "
+                                  "every family learns every client's classes")
+    simulated_weight: float = Field(1.0, ge=0.0, le=10.0, description="harmony: weight of a "
+                                    "simulated extractor's update relative to the client's own "
+                                    "(train_simulated)")
+    cross_family: bool = Field(True, description="harmony: simulated extractors may come from "
                                "another family's supernet")
     tau: float = Field(0.1, gt=0.0, le=10.0, description="harmony: InfoNCE temperature")
     beta: float = Field(0.1, ge=0.0, le=100.0, description="harmony: weight of the contrastive "

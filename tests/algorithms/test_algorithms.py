@@ -141,3 +141,27 @@ def test_run_summary_reports_skew(tiny_scenario, tmp_path) -> None:  # noqa: ANN
     assert skew["cross_arch_pairs"] > 0
     assert 0.0 <= skew["skew"] <= 2.0 and 0.0 <= skew["cut_cka"] <= 1.0 + 1e-6
     assert {"server_ood_acc[plain_cnn-w0.25-d1]", "server_ood_acc_arch_spread"} <= set(skew)
+
+
+@pytest.mark.parametrize("train_simulated", [False, True])
+def test_trained_simulated_extractors_teach_other_families(tiny_scenario,
+                                                           train_simulated: bool) -> None:
+    """Only plain_cnn clients take part; with cross-family simulated extractors that train, the
+    resnet supernet learns from them, and without training it stays as it was."""
+    scenario = mixed(tiny_scenario, "harmony", cross_family=True, simulated_extractors=2,
+                     train_simulated=train_simulated)
+    dataset = load_dataset(scenario.data, scenario.seed)
+    clients = build_clients(scenario, dataset)
+    runtime = LocalRuntime(scenario, dataset, clients)
+    before = runtime.global_model().components["supernet/resnet"]
+    plain = [c.client_id for c in clients if c.arch.family == "plain_cnn"]
+    reports = runtime.run_round(1, plain)
+    after = runtime.global_model().components["supernet/resnet"]
+    changed = any(not torch.equal(v, before[k]) for k, v in after.items())
+    assert changed == train_simulated
+    if train_simulated:  # the simulated views' gradients come down the link as well
+        frozen = mixed(tiny_scenario, "harmony", cross_family=True, simulated_extractors=2)
+        frozen_reports = LocalRuntime(frozen, dataset, build_clients(frozen, dataset)).run_round(
+            1, plain)
+        assert (sum(r.downlink_bytes for r in reports)
+                > sum(r.downlink_bytes for r in frozen_reports))
