@@ -160,7 +160,8 @@ def test_trained_simulated_extractors_teach_other_families(tiny_scenario,
     changed = any(not torch.equal(v, before[k]) for k, v in after.items())
     assert changed == train_simulated
     if train_simulated:  # the simulated views' gradients come down the link as well
-        frozen = mixed(tiny_scenario, "harmony", cross_family=True, simulated_extractors=2)
+        frozen = mixed(tiny_scenario, "harmony", cross_family=True, simulated_extractors=2,
+                       train_simulated=False)
         frozen_reports = LocalRuntime(frozen, dataset, build_clients(frozen, dataset)).run_round(
             1, plain)
         assert (sum(r.downlink_bytes for r in reports)
