@@ -28,6 +28,13 @@ from harmony_sim.evaluation.skew import CutFeatures
 from harmony_sim.inference.codecs import Codec
 from harmony_sim.runtime.client_pool import ClientPool, ClientRoundReport, VirtualClient
 from harmony_sim.runtime.faults import ActorRestarted, FaultEvent, RoundFaults
+from harmony_sim.runtime.ray_actors import (
+    POLL_S,
+    ActorWatch,
+    RayPool,
+    RayServer,
+    quiet_recovered_errors,
+)
 from harmony_sim.runtime.server import Server, StepProtocol
 from harmony_sim.scenario import Scenario
 
@@ -307,9 +314,9 @@ class RayRuntime(Runtime):
                                                                int(cpus // threads)))
         super().__init__(clients, num_pools)
         self.scenario = scenario
-        # One copy in the object store, zero-copy in every actor; kept referenced so Ray can
-        # hand it to an actor it restarts.
-        self._dataset_ref = dataset_ref = ray.put(dataset)
+        # One copy in the object store, zero-copy in every actor; kept referenced (as are the
+        # pools' clients) so Ray can hand them to an actor it restarts.
+        dataset_ref = ray.put(dataset)
         restarts = {"max_restarts": self._restarts(), "max_task_retries": 0}
         gpus = actor_gpus(scenario.runtime.gpus_per_actor,
                           float(ray.cluster_resources().get("GPU", 0.0)), num_pools)
@@ -317,17 +324,21 @@ class RayRuntime(Runtime):
         # Each pool reserves its threads and the largest training working set among its clients
         # (it trains one client at a time), so Ray never packs more than a node can hold.
         # SPREAD: on a cluster, pools go to different nodes before doubling up on one.
-        pool_cls = ray.remote(ClientPool)
+        self._shipped = [[dataset_ref, ray.put(hosted[i])] for i in range(num_pools)]
+        pool_cls = ray.remote(RayPool)
         self.pools = [pool_cls.options(num_cpus=threads, num_gpus=gpus,
                                        scheduling_strategy="SPREAD", **restarts,
                                        **pool_memory(hosted[i]))
-                      .remote(scenario, dataset_ref, hosted[i], threads)
+                      .remote(scenario, self._shipped[i], threads)
                       for i in range(num_pools)]
         # The server takes no CPU slot so pools can use every core: in lockstep it computes
         # while the pools wait for its answer, and otherwise it only merges sums.
-        self.server = ray.remote(Server).options(num_cpus=0, num_gpus=gpus, **restarts).remote(
-            scenario, dataset_ref, {c.arch for c in clients})
+        self.server = ray.remote(RayServer).options(num_cpus=0, num_gpus=gpus,
+                                                    **restarts).remote(
+            scenario, [dataset_ref], {c.arch for c in clients})
         self.protocol = ray.get(self.server.protocol.remote())
+        self._watch = ActorWatch([*self.pools, self.server])
+        quiet_recovered_errors()
         self._take_snapshot()
         log.info("ray runtime: %d pool actors x %d threads, %.3g GPU each", num_pools, threads,
                  gpus)
@@ -387,33 +398,39 @@ class RayRuntime(Runtime):
         return "server" if index == self.num_pools else f"pool {index}"
 
     def _await_actors(self, exc: Exception) -> list[str]:
-        """Every actor's instance id, waiting for restarts (a call to a restarting actor waits
-        for the new process); RunFailure when one is dead for good."""
+        """Every actor's instance id once Ray reports them all alive again (restarts take
+        seconds: a new process imports torch); RunFailure when one is dead for good."""
         from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError
 
         actors = [*self.pools, self.server]
         deadline = time.monotonic() + RESTART_WAIT_S
-        answers: list[str | None] = [None] * len(actors)
         while True:
-            for i, actor in enumerate(actors):
-                if answers[i] is not None:
-                    continue
+            states = self._watch.states()
+            if states is not None and "DEAD" in states:
+                self._gone_for_good(states.index("DEAD"), exc)
+            if states is None or all(state == "ALIVE" for state in states):
                 try:
-                    answers[i] = self._ray.get(actor.instance_id.remote(), timeout=10)
-                except ActorDiedError:
-                    raise RunFailure(
-                        f"{self._actor_name(i)} actor died ({type(exc).__name__}) and Ray will "
-                        f"not restart it again (runtime.max_actor_restarts: {self._restarts()}); "
-                        "the last checkpoint stays (continue with --resume DIR)") from None
+                    answers = self._ray.get([actor.instance_id.remote() for actor in actors],
+                                            timeout=30)
+                    self._watch.rebase()
+                    return [str(a) for a in answers]
+                except ActorDiedError as died:
+                    index = next((i for i, a in enumerate(actors)
+                                  if a._actor_id.hex() == getattr(died, "actor_id", None)), 0)
+                    self._gone_for_good(index, exc)
                 except (ActorUnavailableError, GetTimeoutError):
                     pass
-            if all(a is not None for a in answers):
-                return [str(a) for a in answers]
             if time.monotonic() > deadline:
                 raise RunFailure(f"actors did not come back within {RESTART_WAIT_S:.0f} s after "
                                  f"{type(exc).__name__}; the last checkpoint stays (continue "
                                  "with --resume DIR)")
-            time.sleep(0.5)
+            time.sleep(POLL_S)
+
+    def _gone_for_good(self, index: int, exc: Exception) -> None:
+        raise RunFailure(f"{self._actor_name(index)} actor died ({type(exc).__name__}) and Ray "
+                         "will not restart it again (runtime.max_actor_restarts: "
+                         f"{self._restarts()}); the last checkpoint stays (continue with "
+                         "--resume DIR)") from None
 
     def pool_nodes(self) -> list[str | None]:
         """The Ray node id each pool actor runs on."""
@@ -430,6 +447,15 @@ class RayRuntime(Runtime):
         return [answer] if pools == 1 else list(answer)
 
     def _get(self, value: Any) -> Any:
+        """ray.get, watching the actors meanwhile: a death raises ActorRestarted within a poll
+        interval (the calls queued behind a dead actor may take far longer to fail)."""
+        refs = list(value) if isinstance(value, list) else [value]
+        pending = [r for r in refs if isinstance(r, self._ray.ObjectRef)]
+        while pending:
+            _, pending = self._ray.wait(pending, num_returns=len(pending), timeout=POLL_S,
+                                        fetch_local=False)
+            if pending and self._watch.changed():
+                raise ActorRestarted("a Ray actor died or is restarting")
         return self._ray.get(value)
 
     def close(self) -> None:

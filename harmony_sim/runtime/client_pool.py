@@ -277,10 +277,11 @@ class ClientPool:
         from harmony_sim.participation import client_round_time  # it imports this module
 
         algorithm, model = self.algorithm, self.round_model
-        assert model is not None
         updates = UpdateAccumulator()
         reports = []
         self.pending = {}
+        if model is None:  # no round in flight (a call queued before this process restarted)
+            return PoolRoundResult(updates, reports)
         for cid, session in sorted(self.sessions.items()):
             stats, batches = session.stats, max(session.stats.batches, 1)
             report = ClientRoundReport(
