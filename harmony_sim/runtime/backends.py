@@ -358,21 +358,43 @@ class RayRuntime(Runtime):
         """After a failed call: wait for every actor to answer, give restarted ones the last
         finished round's state, and (training) put back the participants' personal states on
         the pools that survived. (participants hosted by restarted actors, their names); the
-        error goes on when no actor was restarted (a real error, or policy `fail`)."""
-        from ray.exceptions import RayError
+        error goes on when no actor died (a real error)."""
+        from ray.exceptions import RayActorError, RayError
 
         if not isinstance(exc, RayError | ActorRestarted):
             raise exc
-        instances = self._await_actors(exc)
-        restarted = [i for i, (old, new) in enumerate(zip(self._instances, instances,
-                                                          strict=True)) if old != new]
-        if not restarted:
-            raise exc
         if self._failure_policy() == "fail":
-            raise RunFailure(f"{self._actor_name(restarted[0])} actor died "
-                             f"({type(exc).__name__}) and runtime.on_actor_failure is fail; "
-                             "the last checkpoint stays (continue with --resume DIR)") from None
-        server_restarted = self.num_pools in restarted
+            if isinstance(exc, RayActorError | ActorRestarted) or self._watch.changed():
+                raise RunFailure(f"a Ray actor died during {phase} ({type(exc).__name__}) and "
+                                 "runtime.on_actor_failure is fail; the last checkpoint stays "
+                                 "(continue with --resume DIR)") from None
+            raise exc
+        for _ in range(self._max_failures() + 1):
+            instances = self._await_actors(exc)
+            restarted = [i for i, (old, new) in enumerate(zip(self._instances, instances,
+                                                              strict=True)) if old != new]
+            if not restarted:
+                raise exc
+            try:
+                self._restore_after_failure(restarted, participants)
+            except (RayError, ActorRestarted) as again:  # another death meanwhile: again
+                exc = again
+                continue
+            server_restarted = self.num_pools in restarted
+            by_pool = self.by_pool(participants)
+            lost = (set(participants) if server_restarted
+                    else {c for i in restarted for c in by_pool[i]})
+            names = [self._actor_name(i) for i in restarted]
+            log.info("%s died during %s (%s); restarted and restored", ", ".join(names), phase,
+                     type(exc).__name__)
+            return lost, names
+        raise RunFailure(f"actors kept dying during {phase}; giving up (the last checkpoint "
+                         "stays; continue with --resume DIR)")
+
+    def _restore_after_failure(self, restarted: Sequence[int],
+                               participants: Sequence[int]) -> None:
+        """The server gets the last finished round's state back; a restarted pool all its
+        clients' personal states, a surviving one its participants' (the round is undone)."""
         calls = [self._call(self.server, "restore_state", self._server_state)]
         by_pool = self.by_pool(participants)
         hosted = self.hosted_by_pool()
@@ -386,13 +408,6 @@ class RayRuntime(Runtime):
                     cid: self._personal.get(cid) for cid in by_pool[i]}))
         answers = self._get(calls)
         self._instances = [*answers[1:], answers[0]]
-        lost = (set(participants) if server_restarted
-                else {c for i in restarted if i < self.num_pools for c in by_pool[i]})
-        names = [self._actor_name(i) for i in restarted]
-        for name in names:
-            log.warning("%s actor died during %s (%s); restarted and restored", name, phase,
-                        type(exc).__name__)
-        return lost, names
 
     def _actor_name(self, index: int) -> str:
         return "server" if index == self.num_pools else f"pool {index}"

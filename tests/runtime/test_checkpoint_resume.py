@@ -111,3 +111,30 @@ def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert kept.round == 1 and torch.equal(kept.runtime["personal"][0]["head"]["w"],
                                            torch.ones(2))
     assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_FILE]
+
+
+def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    make_runtime = simulation.create_runtime
+
+    def interrupted(*args: Any) -> Any:
+        runtime = make_runtime(*args)
+
+        def hook(round_idx: int) -> None:
+            if round_idx == 2:
+                raise KeyboardInterrupt
+
+        runtime.round_started_hook = hook
+        return runtime
+
+    monkeypatch.setattr(simulation, "create_runtime", interrupted)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_scenario_dict(output={"plots": False,
+                                                              "checkpoint_every": 5})))
+    run = tmp_path / "run"
+    assert main([str(path), "--out", str(run), "--quiet"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("interrupted: finished rounds are in metrics.jsonl; continue with: "
+                       f"python -m harmony_sim --resume {run}")
+    assert read_checkpoint(run).round == 1  # written at Ctrl-C although not due until round 5
