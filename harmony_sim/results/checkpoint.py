@@ -42,9 +42,11 @@ def write_checkpoint(directory: Path, checkpoint: Checkpoint) -> float:
     started = time.perf_counter()
     final = directory / CHECKPOINT_FILE
     tmp = directory / f".{CHECKPOINT_FILE}.tmp"
+    runtime = dict(checkpoint.runtime)
+    if "personal" in runtime:
+        runtime["personal"] = pack_personal(runtime["personal"])
     payload = {"format": FORMAT, "version": VERSION, "round": checkpoint.round,
-               "scenario": checkpoint.scenario, "runtime": checkpoint.runtime,
-               "loop": checkpoint.loop}
+               "scenario": checkpoint.scenario, "runtime": runtime, "loop": checkpoint.loop}
     try:
         with open(tmp, "wb") as handle:
             torch.save(payload, handle)
@@ -79,8 +81,41 @@ def read_checkpoint(directory: Path) -> Checkpoint:
         raise UserInputError(f"--resume {directory}: {CHECKPOINT_FILE} has format version "
                              f"{payload.get('version')!r}, this harmony_sim reads {VERSION}; "
                              "resume it with the version that wrote it")
-    return Checkpoint(int(payload["round"]), payload["scenario"], payload["runtime"],
-                      payload["loop"])
+    runtime = dict(payload["runtime"])
+    if "personal" in runtime:
+        runtime["personal"] = unpack_personal(runtime["personal"])
+    return Checkpoint(int(payload["round"]), payload["scenario"], runtime, payload["loop"])
+
+
+def pack_personal(personal: dict[int, dict[str, dict[str, torch.Tensor]]]) -> dict[str, Any]:
+    """Clients' personal states as a few stacked tensors: one per (part, key) among clients
+    whose states have the same layout. torch.save pays per tensor, so 10,000 clients' states
+    as 20,000 small tensors took 2.6 s; stacked they take a fraction of that."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for cid, state in personal.items():
+        layout = tuple((part, key, tuple(t.shape), str(t.dtype))
+                       for part, tensors in sorted(state.items())
+                       for key, t in sorted(tensors.items()))
+        groups.setdefault(layout, []).append(cid)
+    packed = []
+    for layout, ids in groups.items():
+        packed.append({"ids": ids, "layout": [[part, key] for part, key, _, _ in layout],
+                       "tensors": [torch.stack([personal[cid][part][key] for cid in ids])
+                                   for part, key, _, _ in layout]})
+    return {"packed": packed}
+
+
+def unpack_personal(packed: dict[str, Any]) -> dict[int, dict[str, dict[str, torch.Tensor]]]:
+    """The inverse of pack_personal (own copies: a view would drag the whole stack along
+    wherever one client's state is sent)."""
+    personal: dict[int, dict[str, dict[str, torch.Tensor]]] = {}
+    for group in packed["packed"]:
+        for j, cid in enumerate(group["ids"]):
+            state: dict[str, dict[str, torch.Tensor]] = {}
+            for (part, key), stacked in zip(group["layout"], group["tensors"], strict=True):
+                state.setdefault(part, {})[key] = stacked[j].clone()
+            personal[int(cid)] = state
+    return personal
 
 
 def _fsync_dir(directory: Path) -> None:

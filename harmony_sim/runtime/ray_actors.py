@@ -58,11 +58,12 @@ class ActorWatch:
         return None if rows is None else [int(r.get("NumRestarts", 0)) for r in rows]
 
     def changed(self) -> bool:
-        """Whether an actor is not alive or was restarted since the baseline."""
+        """Whether an actor is restarting, dead or was restarted since the baseline (one still
+        being created, at start-up, is not a change)."""
         rows = self._rows()
         if rows is None or self.baseline is None:
             return False
-        return any(r.get("State") != "ALIVE" or int(r.get("NumRestarts", 0)) != base
+        return any(r.get("State") in ("RESTARTING", "DEAD") or int(r.get("NumRestarts", 0)) != base
                    for r, base in zip(rows, self.baseline, strict=True))
 
     def states(self) -> list[str] | None:

@@ -138,3 +138,21 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path: Path,
     assert err[-1] == ("interrupted: finished rounds are in metrics.jsonl; continue with: "
                        f"python -m harmony_sim --resume {run}")
     assert read_checkpoint(run).round == 1  # written at Ctrl-C although not due until round 5
+
+
+def test_personal_states_pack_into_few_tensors_and_back() -> None:
+    from harmony_sim.results.checkpoint import pack_personal, unpack_personal
+
+    personal = {cid: {"head": {"w": torch.full((3, 2), float(cid)), "b": torch.ones(3)}}
+                for cid in range(5)}
+    personal[7] = {"head": {"w": torch.zeros(4, 2), "b": torch.ones(4)}}  # another width
+    personal[9] = {}  # trained, nothing personal
+    packed = pack_personal(personal)
+    assert sum(len(g["tensors"]) for g in packed["packed"]) == 4  # two layouts x two keys
+    back = unpack_personal(packed)
+    assert sorted(back) == sorted(personal) and back[9] == {}
+    for cid, state in personal.items():
+        for part, tensors in state.items():
+            for key, tensor in tensors.items():
+                assert torch.equal(back[cid][part][key], tensor)
+                assert back[cid][part][key].untyped_storage().nbytes() == tensor.nbytes
