@@ -1,4 +1,5 @@
-"""Command line: `python -m harmony_sim [run] SCENARIO [--set k=v] [--out DIR] [--address A]`."""
+"""Command line: `python -m harmony_sim [run] SCENARIO [--set k=v] [--out DIR] [--address A]`
+and `python -m harmony_sim --resume DIR [--set training.rounds=N]`."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harmony_sim.errors import UserInputError
+from harmony_sim.errors import RunFailure, UserInputError
 
 
 def _run_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m harmony_sim",
         description="Simulate hybrid split federated learning. With no scenario, runs the "
                     "built-in quickstart (the defaults of every field).")
@@ -22,12 +23,22 @@ def _run_parser() -> argparse.ArgumentParser:
                         "<output.dir>/<name>-<timestamp>); must be new or empty")
     parser.add_argument("--address", help="join the Ray cluster at this address "
                         "(same as --set runtime.address=...)")
+    parser.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR "
+                        "from its checkpoint (a raised --set training.rounds=N extends it)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one UserInputError line (exit 2), not argparse's usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserInputError(f"{message}; see python -m harmony_sim --help")
+
+
 def run_command(argv: Sequence[str]) -> int:
     args = _run_parser().parse_args(argv)
+    from harmony_sim.preflight import check_inputs
     from harmony_sim.results import RunDirectory
     from harmony_sim.results.run_directory import default_run_path
     from harmony_sim.scenario import load_scenario
@@ -36,9 +47,30 @@ def run_command(argv: Sequence[str]) -> int:
     overrides = list(args.overrides)
     if args.address:
         overrides.append(f"runtime.address={args.address}")
-    scenario = load_scenario(args.scenario, overrides)
-    run_dir = RunDirectory.create(args.out or default_run_path(scenario))
-    run_simulation(scenario, run_dir, show_progress=not args.quiet)
+    checkpoint = None
+    if args.resume is not None:
+        from harmony_sim.resume import prepare_resume
+
+        if args.scenario is not None or args.out is not None:
+            raise UserInputError("--resume DIR continues the run in DIR with its own "
+                                 "scenario.yaml; drop the scenario and --out (change rounds "
+                                 "with --set training.rounds=N)")
+        scenario, checkpoint = prepare_resume(args.resume, overrides)
+        source = str(args.resume / "scenario.yaml")
+    else:
+        scenario = load_scenario(args.scenario, overrides)
+        source = str(args.scenario) if args.scenario is not None else "<defaults>"
+    check_inputs(scenario, source)  # before anything is written
+    run_dir = (RunDirectory.reopen(args.resume) if args.resume is not None
+               else RunDirectory.create(args.out or default_run_path(scenario)))
+    try:
+        run_simulation(scenario, run_dir, show_progress=not args.quiet, resume=checkpoint)
+    except UserInputError:
+        run_dir.discard_unstarted()  # a run refused on its input leaves no folder behind
+        raise
+    except KeyboardInterrupt:
+        print(f"{INTERRUPTED}{_resume_hint(run_dir.path)}", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -59,9 +91,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command is not None:
             return command(argv[1:])
         return run_command(argv)
-    except UserInputError as exc:
+    except (UserInputError, RunFailure) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted: finished rounds are in metrics.jsonl", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
+
+
+INTERRUPTED = "interrupted: finished rounds are in metrics.jsonl"
+
+
+def _resume_hint(path: Path) -> str:
+    from harmony_sim.results.checkpoint import CHECKPOINT_FILE
+
+    if not (path / CHECKPOINT_FILE).is_file():
+        return ""
+    return f"; continue with: python -m harmony_sim --resume {path}"

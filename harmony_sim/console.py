@@ -23,12 +23,12 @@ console = Console(stderr=False)
 class RoundProgress(AbstractContextManager["RoundProgress"]):
     """A rich progress bar over rounds; `update` shows the latest metrics beside it."""
 
-    def __init__(self, rounds: int, title: str, enabled: bool = True) -> None:
+    def __init__(self, rounds: int, title: str, enabled: bool = True, done: int = 0) -> None:
         self._progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
             console=console, disable=not enabled)
-        self._task = self._progress.add_task(title, total=rounds, status="")
+        self._task = self._progress.add_task(title, total=rounds, completed=done, status="")
 
     def __enter__(self) -> RoundProgress:
         self._progress.start()

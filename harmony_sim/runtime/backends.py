@@ -1,11 +1,17 @@
 """Runtimes: the round loop talks to one of these. RayRuntime applies `ray.remote(...)` to the
-plain ClientPool and Server classes; LocalRuntime runs the same classes in-process (tests)."""
+plain ClientPool and Server classes; LocalRuntime runs the same classes in-process (tests).
+
+After every round the driver keeps the state of that finished round: the server's exported
+state and every trained client's personal state (references in-process; copies fetched from the
+pool actors on Ray, only the round's participants each round). Checkpoints write that state, and
+on Ray a pool or server actor that dies is restarted and given it back (see RayRuntime)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -13,18 +19,28 @@ from typing import Any
 import numpy as np
 
 from harmony_sim.algorithms import GlobalModel
+from harmony_sim.algorithms.base import PersonalState
 from harmony_sim.algorithms.split_protocol import ReceivedMessage
 from harmony_sim.data import Dataset
-from harmony_sim.errors import UserInputError
+from harmony_sim.errors import RunFailure, UserInputError
 from harmony_sim.evaluation import ClientEvaluation
 from harmony_sim.evaluation.skew import CutFeatures
 from harmony_sim.inference.codecs import Codec
 from harmony_sim.runtime.client_pool import ClientPool, ClientRoundReport, VirtualClient
+from harmony_sim.runtime.faults import ActorRestarted, FaultEvent, RoundFaults
+from harmony_sim.runtime.ray_actors import (
+    POLL_S,
+    ActorWatch,
+    RayPool,
+    RayServer,
+    quiet_recovered_errors,
+)
 from harmony_sim.runtime.server import Server, StepProtocol
 from harmony_sim.scenario import Scenario
 
 log = logging.getLogger(__name__)
 MAX_DEFAULT_POOLS = 8
+RESTART_WAIT_S = 180.0  # how long a restarting actor may take to answer again
 Chooser = Callable[[Sequence[ClientRoundReport]], set[int]]
 
 
@@ -34,6 +50,15 @@ class Runtime(ABC):
     def __init__(self, clients: Sequence[VirtualClient], num_pools: int) -> None:
         self.num_pools = num_pools
         self.clients = {c.client_id: c for c in clients}
+        # The state after the last finished round (see the module docstring).
+        self._server_state: dict[str, Any] = {}
+        self._personal: dict[int, PersonalState] = {}
+        self._instances: list[str] = []  # pool actors' instance ids, then the server's
+        self.current_round = 0
+        self.last_faults = RoundFaults()
+        self.fault_log: list[FaultEvent] = []
+        # Test hook: called with the round index once a round's first calls are under way.
+        self.round_started_hook: Callable[[int], None] | None = None
 
     def pool_of(self, client_id: int) -> int:
         """Clients stay on one pool for the whole run, so their personal state stays there."""
@@ -68,9 +93,86 @@ class Runtime(ABC):
     def _get(self, value: Any) -> Any:
         """The value of what `_call` returned (a list of them too)."""
 
+    # ---- the state of the last finished round ------------------------------------------
+    def _take_snapshot(self, participants: Sequence[int] = ()) -> None:
+        """Fetch the server's state and the participants' personal states (after a round, or
+        at start-up); an actor answering from a new process raises ActorRestarted."""
+        server = self._call(self.server, "export_state")
+        pools = [self._call(pool, "personal_of", ids)
+                 for pool, ids in zip(self.pools, self.by_pool(participants), strict=True)]
+        server_state = self._get(server)
+        answers = self._get(pools)
+        instances = [inst for inst, _ in answers] + [server_state["instance"]]
+        if self._instances and instances != self._instances:
+            raise ActorRestarted("an actor answered from a new process")
+        self._instances = instances
+        self._server_state = server_state
+        for _, states in answers:
+            self._personal.update(states)
+
+    def export_state(self) -> dict[str, Any]:
+        """The state after the last finished round, for a checkpoint (no actor is asked)."""
+        server = {k: v for k, v in self._server_state.items() if k != "instance"}
+        return {"server": server, "personal": dict(self._personal)}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Continue from `export_state()` (of a run of the same scenario)."""
+        personal = dict(state["personal"])
+        calls = [self._call(self.server, "restore_state", state["server"])]
+        for pool, hosted in zip(self.pools, self.hosted_by_pool(), strict=True):
+            calls.append(self._call(pool, "restore_personal",
+                                    {c.client_id: personal[c.client_id] for c in hosted
+                                     if c.client_id in personal}))
+        self._get(calls)
+        self._personal = personal
+        self._instances = []
+        self._take_snapshot()
+
+    # ---- training ------------------------------------------------------------------------
     def run_round(self, round_idx: int, participants: Sequence[int],
                   deadline_s: float | None = None,
                   choose: Chooser | None = None) -> list[ClientRoundReport]:
+        """Train the participants and aggregate (see `_train_round`); on Ray, recover from
+        actors that die meanwhile (`last_faults` says what that cost)."""
+        self.current_round = round_idx
+        self.last_faults = faults = RoundFaults()
+        ids = sorted(participants)
+        while True:
+            try:
+                reports = self._train_round(round_idx, ids, deadline_s, choose)
+                self._take_snapshot(ids)
+                return reports
+            except Exception as exc:  # noqa: BLE001  (_recover re-raises what it cannot fix)
+                lost, dead = self._recover(exc, ids, "training")
+                faults.actor_failures += len(dead)
+                faults.failed_clients |= lost
+                drop = self._failure_policy() == "drop"
+                if drop:
+                    faults.dropped |= lost
+                    ids = [c for c in ids if c not in lost]
+                self.fault_log.extend(
+                    FaultEvent(round_idx, actor, "training", "drop" if drop else "rerun",
+                               len(lost)) for actor in dead)
+                if faults.actor_failures > self._max_failures():
+                    raise RunFailure(f"round {round_idx}: actors died {faults.actor_failures} "
+                                     "times in one round; giving up (the last checkpoint "
+                                     "stays; continue with --resume)") from None
+
+    def _failure_policy(self) -> str:
+        return "fail"
+
+    def _max_failures(self) -> int:
+        return 0
+
+    def _recover(self, exc: Exception, participants: Sequence[int],
+                 phase: str) -> tuple[set[int], list[str]]:
+        """Restart what died and restore its state; (participants lost, dead actors' names).
+        In-process nothing dies on its own, so the error goes on."""
+        raise exc
+
+    def _train_round(self, round_idx: int, participants: Sequence[int],
+                     deadline_s: float | None = None,
+                     choose: Chooser | None = None) -> list[ClientRoundReport]:
         """Train the participants and aggregate. Reports past `deadline_s` add no update; with
         `choose`, pools hold every update and only the clients it picks are aggregated.
 
@@ -83,8 +185,10 @@ class Runtime(ABC):
         busy = [(pool, ids) for pool, ids in zip(self.pools, self.by_pool(participants),
                                                  strict=True) if ids]
         pools = [pool for pool, _ in busy]
-        steps = self._get([self._call(pool, "begin_round", round_idx, ids, model)
-                           for pool, ids in busy])
+        begun = [self._call(pool, "begin_round", round_idx, ids, model) for pool, ids in busy]
+        if self.round_started_hook is not None:
+            self.round_started_hook(round_idx)
+        steps = self._get(begun)
         if self.protocol is StepProtocol.IN_POOLS:
             for pool in pools:
                 self._call(pool, "train_locally")
@@ -128,7 +232,20 @@ class Runtime(ABC):
 
     def _per_client(self, method: str, client_ids: Sequence[int], *args: Any) -> list[Any]:
         """`pool.method(ids, global_model, *args)` on every pool hosting some of `client_ids`;
-        the per-client results of all pools, in client-id order."""
+        the per-client results of all pools, in client-id order. An actor that dies meanwhile
+        is restarted and restored (on Ray) and the evaluation runs again."""
+        for attempt in range(self._max_failures() + 1):
+            try:
+                return self._per_client_once(method, client_ids, *args)
+            except Exception as exc:  # noqa: BLE001  (_recover re-raises what it cannot fix)
+                if attempt == self._max_failures():
+                    raise
+                _, dead = self._recover(exc, (), "evaluation")
+                self.fault_log.extend(FaultEvent(self.current_round, actor, "evaluation",
+                                                 "retry", 0) for actor in dead)
+        raise AssertionError("unreachable")
+
+    def _per_client_once(self, method: str, client_ids: Sequence[int], *args: Any) -> list[Any]:
         model = self._call(self.server, "global_model")
         futures = [self._call(pool, method, ids, model, *args)
                    for pool, ids in zip(self.pools, self.by_pool(client_ids), strict=True) if ids]
@@ -151,6 +268,7 @@ class LocalRuntime(Runtime):
         self.server = Server(scenario, dataset, {c.arch for c in clients},
                              record_server_messages)
         self.protocol = self.server.protocol()
+        self._take_snapshot()
 
     def _call(self, target: Any, method: str, *args: Any) -> Any:
         return getattr(target, method)(*args)
@@ -195,25 +313,139 @@ class RayRuntime(Runtime):
         num_pools = scenario.runtime.pool_actors or max(1, min(MAX_DEFAULT_POOLS,
                                                                int(cpus // threads)))
         super().__init__(clients, num_pools)
-        dataset_ref = ray.put(dataset)  # one copy in the object store, zero-copy in every actor
+        self.scenario = scenario
+        # One copy in the object store, zero-copy in every actor; kept referenced (as are the
+        # pools' clients) so Ray can hand them to an actor it restarts.
+        dataset_ref = ray.put(dataset)
+        restarts = {"max_restarts": self._restarts(), "max_task_retries": 0}
         gpus = actor_gpus(scenario.runtime.gpus_per_actor,
                           float(ray.cluster_resources().get("GPU", 0.0)), num_pools)
         hosted = self.hosted_by_pool()
         # Each pool reserves its threads and the largest training working set among its clients
         # (it trains one client at a time), so Ray never packs more than a node can hold.
         # SPREAD: on a cluster, pools go to different nodes before doubling up on one.
-        pool_cls = ray.remote(ClientPool)
+        self._shipped = [[dataset_ref, ray.put(hosted[i])] for i in range(num_pools)]
+        pool_cls = ray.remote(RayPool)
         self.pools = [pool_cls.options(num_cpus=threads, num_gpus=gpus,
-                                       scheduling_strategy="SPREAD", **pool_memory(hosted[i]))
-                      .remote(scenario, dataset_ref, hosted[i], threads)
+                                       scheduling_strategy="SPREAD", **restarts,
+                                       **pool_memory(hosted[i]))
+                      .remote(scenario, self._shipped[i], threads)
                       for i in range(num_pools)]
         # The server takes no CPU slot so pools can use every core: in lockstep it computes
         # while the pools wait for its answer, and otherwise it only merges sums.
-        self.server = ray.remote(Server).options(num_cpus=0, num_gpus=gpus).remote(
-            scenario, dataset_ref, {c.arch for c in clients})
+        self.server = ray.remote(RayServer).options(num_cpus=0, num_gpus=gpus,
+                                                    **restarts).remote(
+            scenario, [dataset_ref], {c.arch for c in clients})
         self.protocol = ray.get(self.server.protocol.remote())
+        self._watch = ActorWatch([*self.pools, self.server])
+        quiet_recovered_errors()
+        self._take_snapshot()
         log.info("ray runtime: %d pool actors x %d threads, %.3g GPU each", num_pools, threads,
                  gpus)
+
+    # ---- recovery from actors that die --------------------------------------------------
+    def _restarts(self) -> int:
+        return 0 if self._failure_policy() == "fail" else self.scenario.runtime.max_actor_restarts
+
+    def _failure_policy(self) -> str:
+        return self.scenario.runtime.on_actor_failure
+
+    def _max_failures(self) -> int:
+        return self._restarts()
+
+    def _recover(self, exc: Exception, participants: Sequence[int],
+                 phase: str) -> tuple[set[int], list[str]]:
+        """After a failed call: wait for every actor to answer, give restarted ones the last
+        finished round's state, and (training) put back the participants' personal states on
+        the pools that survived. (participants hosted by restarted actors, their names); the
+        error goes on when no actor died (a real error)."""
+        from ray.exceptions import RayActorError, RayError
+
+        if not isinstance(exc, RayError | ActorRestarted):
+            raise exc
+        if self._failure_policy() == "fail":
+            if isinstance(exc, RayActorError | ActorRestarted) or self._watch.changed():
+                raise RunFailure(f"a Ray actor died during {phase} ({type(exc).__name__}) and "
+                                 "runtime.on_actor_failure is fail; the last checkpoint stays "
+                                 "(continue with --resume DIR)") from None
+            raise exc
+        for _ in range(self._max_failures() + 1):
+            instances = self._await_actors(exc)
+            restarted = [i for i, (old, new) in enumerate(zip(self._instances, instances,
+                                                              strict=True)) if old != new]
+            if not restarted:
+                raise exc
+            try:
+                self._restore_after_failure(restarted, participants)
+            except (RayError, ActorRestarted) as again:  # another death meanwhile: again
+                exc = again
+                continue
+            server_restarted = self.num_pools in restarted
+            by_pool = self.by_pool(participants)
+            lost = (set(participants) if server_restarted
+                    else {c for i in restarted for c in by_pool[i]})
+            names = [self._actor_name(i) for i in restarted]
+            log.info("%s died during %s (%s); restarted and restored", ", ".join(names), phase,
+                     type(exc).__name__)
+            return lost, names
+        raise RunFailure(f"actors kept dying during {phase}; giving up (the last checkpoint "
+                         "stays; continue with --resume DIR)")
+
+    def _restore_after_failure(self, restarted: Sequence[int],
+                               participants: Sequence[int]) -> None:
+        """The server gets the last finished round's state back; a restarted pool all its
+        clients' personal states, a surviving one its participants' (the round is undone)."""
+        calls = [self._call(self.server, "restore_state", self._server_state)]
+        by_pool = self.by_pool(participants)
+        hosted = self.hosted_by_pool()
+        for i, pool in enumerate(self.pools):
+            if i in restarted:
+                calls.append(self._call(pool, "restore_personal", {
+                    c.client_id: self._personal[c.client_id] for c in hosted[i]
+                    if c.client_id in self._personal}))
+            else:
+                calls.append(self._call(pool, "abort_round", {
+                    cid: self._personal.get(cid) for cid in by_pool[i]}))
+        answers = self._get(calls)
+        self._instances = [*answers[1:], answers[0]]
+
+    def _actor_name(self, index: int) -> str:
+        return "server" if index == self.num_pools else f"pool {index}"
+
+    def _await_actors(self, exc: Exception) -> list[str]:
+        """Every actor's instance id once Ray reports them all alive again (restarts take
+        seconds: a new process imports torch); RunFailure when one is dead for good."""
+        from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError
+
+        actors = [*self.pools, self.server]
+        deadline = time.monotonic() + RESTART_WAIT_S
+        while True:
+            states = self._watch.states()
+            if states is not None and "DEAD" in states:
+                self._gone_for_good(states.index("DEAD"), exc)
+            if states is None or all(state == "ALIVE" for state in states):
+                try:
+                    answers = self._ray.get([actor.instance_id.remote() for actor in actors],
+                                            timeout=30)
+                    self._watch.rebase()
+                    return [str(a) for a in answers]
+                except ActorDiedError as died:
+                    index = next((i for i, a in enumerate(actors)
+                                  if a._actor_id.hex() == getattr(died, "actor_id", None)), 0)
+                    self._gone_for_good(index, exc)
+                except (ActorUnavailableError, GetTimeoutError):
+                    pass
+            if time.monotonic() > deadline:
+                raise RunFailure(f"actors did not come back within {RESTART_WAIT_S:.0f} s after "
+                                 f"{type(exc).__name__}; the last checkpoint stays (continue "
+                                 "with --resume DIR)")
+            time.sleep(POLL_S)
+
+    def _gone_for_good(self, index: int, exc: Exception) -> None:
+        raise RunFailure(f"{self._actor_name(index)} actor died ({type(exc).__name__}) and Ray "
+                         "will not restart it again (runtime.max_actor_restarts: "
+                         f"{self._restarts()}); the last checkpoint stays (continue with "
+                         "--resume DIR)") from None
 
     def pool_nodes(self) -> list[str | None]:
         """The Ray node id each pool actor runs on."""
@@ -230,6 +462,15 @@ class RayRuntime(Runtime):
         return [answer] if pools == 1 else list(answer)
 
     def _get(self, value: Any) -> Any:
+        """ray.get, watching the actors meanwhile: a death raises ActorRestarted within a poll
+        interval (the calls queued behind a dead actor may take far longer to fail)."""
+        refs = list(value) if isinstance(value, list) else [value]
+        pending = [r for r in refs if isinstance(r, self._ray.ObjectRef)]
+        while pending:
+            _, pending = self._ray.wait(pending, num_returns=len(pending), timeout=POLL_S,
+                                        fetch_local=False)
+            if pending and self._watch.changed():
+                raise ActorRestarted("a Ray actor died or is restarting")
         return self._ray.get(value)
 
     def close(self) -> None:

@@ -9,6 +9,8 @@ instead, on one copy of the back end per client (`train_locally`)."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -124,9 +126,48 @@ class ClientPool:
         self.server_messages: list[ReceivedMessage] = []
         self.sessions: dict[int, ClientSession] = {}  # this round's participants
         self.round_model: GlobalModel | None = None
+        # Tells the driver whether this is still the process it gave state to: a pool actor
+        # that Ray restarted after a crash starts again from __init__, with no personal state.
+        self.instance = uuid.uuid4().hex
 
     def hosted_clients(self) -> list[int]:
         return sorted(self.clients)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def instance_id(self) -> str:
+        return self.instance
+
+    # ---- state the driver keeps a copy of (checkpoints, recovery after a crash) --------------
+    def personal_of(self, client_ids: Sequence[int]) -> tuple[str, dict[int, PersonalState]]:
+        """This instance's id and the stored personal state (storage dtype) of those of
+        `client_ids` that have one."""
+        return self.instance, {cid: self.personal[cid] for cid in client_ids
+                               if cid in self.personal}
+
+    def restore_personal(self, states: Mapping[int, PersonalState]) -> str:
+        """Replace every hosted client's personal state (absent: not trained yet); drops any
+        round in flight. This instance's id."""
+        self._drop_round()
+        self.personal = {cid: state for cid, state in states.items() if cid in self.clients}
+        return self.instance
+
+    def abort_round(self, states: Mapping[int, PersonalState | None]) -> str:
+        """Drop the round in flight and put back these clients' personal states (None: not
+        trained yet), as they were before the round. This instance's id."""
+        self._drop_round()
+        for cid, state in states.items():
+            if state is None:
+                self.personal.pop(cid, None)
+            else:
+                self.personal[cid] = state
+        return self.instance
+
+    def _drop_round(self) -> None:
+        self.sessions = {}
+        self.pending = {}
+        self.round_model = None
 
     def node_id(self) -> str | None:
         """The Ray node this pool runs on (None in-process)."""
@@ -239,10 +280,11 @@ class ClientPool:
         from harmony_sim.participation import client_round_time  # it imports this module
 
         algorithm, model = self.algorithm, self.round_model
-        assert model is not None
         updates = UpdateAccumulator()
         reports = []
         self.pending = {}
+        if model is None:  # no round in flight (a call queued before this process restarted)
+            return PoolRoundResult(updates, reports)
         for cid, session in sorted(self.sessions.items()):
             stats, batches = session.stats, max(session.stats.batches, 1)
             report = ClientRoundReport(

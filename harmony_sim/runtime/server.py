@@ -4,6 +4,8 @@ merges the pools' summed client updates after each round."""
 
 from __future__ import annotations
 
+import copy
+import uuid
 from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
@@ -41,6 +43,8 @@ class Server:
         if self.trainer is not None:
             self.trainer.record = record_messages
         self._layout: list[list[int]] = []  # client ids per pool of the step in flight
+        self._record = record_messages
+        self.instance = uuid.uuid4().hex  # changes when Ray restarts the actor
 
     def protocol(self) -> StepProtocol:
         if self.trainer is None:
@@ -51,6 +55,44 @@ class Server:
 
     def global_model(self) -> GlobalModel:
         return self.model
+
+    def instance_id(self) -> str:
+        return self.instance
+
+    # ---- state for checkpoints and recovery ----------------------------------------------
+    def export_state(self) -> dict[str, Any]:
+        """Plain containers and tensors (copies): the global model with its round counter and
+        extras, and the lockstep trainer's optimiser state and counters."""
+        model = self.model
+        state: dict[str, Any] = {
+            "instance": self.instance,
+            "model": {"components": copy.deepcopy(model.components), "round": model.round,
+                      "extras": copy.deepcopy(model.extras)},
+            "optimizer": None, "counters": None}
+        if self.trainer is not None:
+            state["optimizer"] = copy.deepcopy(self.trainer.optimizer.state_dict())
+            state["counters"] = {"samples_seen": self.trainer.samples_seen,
+                                 "contrastive_sum": self.trainer.contrastive_sum}
+        return state
+
+    def restore_state(self, state: Mapping[str, Any]) -> str:
+        """Continue from `export_state()`: the trainer is rebuilt from the global model (its
+        modules equal the model's server components after every aggregation; HARMONY's queue
+        comes from the model's extras) and gets the saved optimiser state. This instance's id."""
+        saved = state["model"]
+        self.model = GlobalModel(copy.deepcopy(dict(saved["components"])), int(saved["round"]),
+                                 copy.deepcopy(dict(saved["extras"])))
+        self._layout = []
+        if self.trainer is not None:
+            self.trainer = self.algorithm.server_trainer(self.model)
+            assert self.trainer is not None
+            self.trainer.record = self._record
+            if state.get("optimizer") is not None:
+                self.trainer.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+            counters = state.get("counters") or {}
+            self.trainer.samples_seen = int(counters.get("samples_seen", 0))
+            self.trainer.contrastive_sum = float(counters.get("contrastive_sum", 0.0))
+        return self.instance
 
     # ---- lockstep training: one step over every pool's uploads --------------------------------
     def step(self, *pool_uploads: list[CutUpload]) -> Any:

@@ -19,18 +19,34 @@ def load_scenario(path: str | Path | None, overrides: list[str] | None = None) -
     raw: dict[str, Any] = {}
     if path is not None:
         file = Path(path)
+        if file.is_dir():
+            raise UserInputError(f"{source}: is a folder, not a scenario file; pass a path to a "
+                                 "YAML file such as scenarios/quickstart.yaml")
         if not file.is_file():
             raise UserInputError(f"{source}: no such scenario file; pass a path to a YAML file "
                                  "such as scenarios/quickstart.yaml")
         try:
-            loaded = yaml.safe_load(file.read_text())
+            text = file.read_text()
+        except UnicodeDecodeError:
+            raise UserInputError(f"{source}: not a text file (binary data); a scenario is a "
+                                 "YAML text file such as scenarios/quickstart.yaml") from None
+        except OSError as exc:
+            raise UserInputError(f"{source}: cannot read it ({exc.strerror}); check the path "
+                                 "and its permissions") from None
+        if "\x00" in text:
+            raise UserInputError(f"{source}: not a text file (binary data); a scenario is a "
+                                 "YAML text file such as scenarios/quickstart.yaml")
+        try:
+            loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             problem = getattr(exc, "problem", None) or "invalid YAML"
             raise UserInputError(f"{source}: YAML syntax error{where}: {problem}") from None
         if loaded is None:
-            loaded = {}
+            raise UserInputError(f"{source}: the file is empty; give at least one section "
+                                 "(e.g. `training: {rounds: 3}`), or pass no scenario to run the "
+                                 "quickstart defaults")
         if not isinstance(loaded, dict):
             raise UserInputError(f"{source}: the top level must be a mapping of sections "
                                  f"(data, model, clients, ...), got {type(loaded).__name__}")

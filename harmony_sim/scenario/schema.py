@@ -262,6 +262,15 @@ class RuntimeConfig(StrictModel):
     personal_dtype: Literal["float32", "float16"] = Field(
         "float32", description="storage type of each client's personal weights between rounds "
         "(float16 halves a pool's memory for clients that trained)")
+    on_actor_failure: Literal["rerun", "drop", "fail"] = Field(
+        "rerun", description="a Ray pool or server actor that dies mid-round is restarted and "
+        "its clients' state restored from the driver's copy of the last finished round; then "
+        "rerun: the round runs again with every participant (same result as without the "
+        "failure); drop: again without the clients the dead pool hosted (counted as dropped); "
+        "fail: stop (the last checkpoint stays; continue with --resume)")
+    max_actor_restarts: int = Field(3, ge=0, le=100, description="how often Ray restarts each "
+                                    "pool and server actor over the run (0: never; a death "
+                                    "then stops the run)")
 
 
 class ParticipationConfig(StrictModel):
@@ -287,6 +296,9 @@ class OutputConfig(StrictModel):
 
     dir: Path = Field(Path("results"), description="parent folder of run directories")
     plots: bool = True
+    checkpoint_every: int = Field(10, ge=0, description="write checkpoint.pt every N rounds, "
+                                  "after the last round and at Ctrl-C, so `--resume DIR` can "
+                                  "continue the run (0: no checkpoints)")
 
 
 NetworkCondition = Literal["profile", "wifi", "4g", "3g", "congested"]
