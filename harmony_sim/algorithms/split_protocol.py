@@ -127,7 +127,10 @@ class ServerTrainer:
     received: list[ReceivedMessage] = field(default_factory=list)
     samples_seen: int = 0
     contrastive_sum: float = 0.0
-    new_features: list[Tensor] = field(default_factory=list)  # view-0 embeddings, newest last
+    # View-0 embeddings, newest last, for the replica scheme to offer to the server's queue
+    # (the lockstep trainer feeds its own queue and keeps none).
+    keep_features: bool = False
+    new_features: list[Tensor] = field(default_factory=list)
     _pending: _PendingStep | None = None
 
     @property
@@ -236,6 +239,7 @@ class ServerTrainer:
                 embeddings[offsets[i]:offsets[i + 1]], u.views, negatives, align.tau)
         self.contrastive_sum += float(total.detach())
         fresh = torch.cat(own).detach()
-        self.new_features.append(fresh)
+        if self.keep_features:
+            self.new_features.append(fresh)
         align.queue = enqueue(align.queue, [fresh], align.queue_size)
         return total

@@ -260,6 +260,7 @@ class ClientPool:
                 session.replica = self.algorithm.server_trainer(self.round_model)
                 assert session.replica is not None
                 session.replica.record = self.record_server_messages
+                session.replica.keep_features = True  # offered to the queue after the round
         while any(not s.finished for s in self.sessions.values()):
             answers: dict[int, CutGradient] = {}
             for upload in self.upload_step():
