@@ -13,13 +13,14 @@ import copy
 from abc import ABC
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from harmony_sim.aggregation import StateDict, UpdateAccumulator, mix_states, slice_state
+from harmony_sim.algorithms.placement import resolve_device
 from harmony_sim.algorithms.split_protocol import BACKEND, CutUpload, ServerTrainer
 from harmony_sim.inference.codecs import Codec, roundtrip
 from harmony_sim.models import (
@@ -33,6 +34,9 @@ from harmony_sim.models import (
 from harmony_sim.models.norm import NormKind
 from harmony_sim.scenario.schema import Scenario
 from harmony_sim.seeding import seed_torch
+
+if TYPE_CHECKING:
+    from harmony_sim.algorithms.vectorised import GroupCall, GroupForward
 
 PersonalState = dict[str, StateDict]
 
@@ -75,6 +79,13 @@ class ClientModels:
             params += list(self.head.parameters())
         return params
 
+    def to(self, device: torch.device) -> ClientModels:
+        """Move the modules (simulated extractors too) to `device`."""
+        for module in [self.extractor, self.head, *self.simulated]:
+            if module is not None:
+                module.to(device)
+        return self
+
 
 @dataclass
 class ClientForward:
@@ -110,6 +121,7 @@ class Algorithm(ABC):
         self.context = context
         self.config = scenario.algorithm
         self._module_cache: dict[tuple[str, str], nn.Module] = {}
+        self.device = resolve_device(scenario.runtime.device)  # of this process (pool, server)
 
     @property
     def private_labels(self) -> bool:
@@ -120,6 +132,11 @@ class Algorithm(ABC):
     def server_loss_weight(self) -> float:
         """Weight of the server CE in the client's loss (and of the server's own step)."""
         return 1.0 - self.config.gamma if self.has_exit else 1.0
+
+    @property
+    def exit_loss_weight(self) -> float:
+        """Weight of the exit CE in the client's loss (gamma; 1 without a server)."""
+        return self.config.gamma if (self.has_exit and self.uses_server) else 1.0
 
     # ---- component naming -------------------------------------------------------------------
     def extractor_key(self, arch: ArchSpec) -> str:
@@ -181,7 +198,7 @@ class Algorithm(ABC):
         one for the whole run; the replica scheme makes one per client and round."""
         if not self.uses_server:
             return None
-        modules = self.server_modules(global_model)
+        modules = self.server_modules(global_model).to(self.device)
         return ServerTrainer(modules, self.make_server_optimizer(modules.parameters()),
                              loss_weight=self.server_loss_weight)
 
@@ -249,11 +266,18 @@ class Algorithm(ABC):
                                None if self.private_labels else y)
         return ClientForward(cut, exit_loss, upload, y, len(y))
 
+    def group_forward(self, call: GroupCall, x: Tensor, y: Tensor) -> GroupForward:
+        """client_forward for a stack of clients of one architecture (x, y: (clients, batch,
+        ...)); the vectorised pool's step (vectorised.py)."""
+        from harmony_sim.algorithms.vectorised import plain_group_forward
+
+        return plain_group_forward(call, x, y)
+
     def client_backward(self, models: ClientModels, optimizer: torch.optim.Optimizer,
                         forward: ClientForward, cut_grad: Tensor | None) -> None:
         """gamma * CE(exit) + the server's gradient over the cut (surrogate (cut * grad).sum()),
         one optimiser step."""
-        gamma = self.config.gamma if (self.has_exit and self.uses_server) else 1.0
+        gamma = self.exit_loss_weight
         loss = forward.cut.new_zeros(())
         if forward.exit_loss is not None and gamma > 0:
             loss = loss + gamma * forward.exit_loss

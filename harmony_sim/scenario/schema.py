@@ -255,6 +255,15 @@ class RuntimeConfig(StrictModel):
     personal_dtype: Literal["float32", "float16"] = Field(
         "float32", description="storage type of each client's personal weights between rounds "
         "(float16 halves a pool's memory for clients that trained)")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where pools and the server actor train: auto = cuda when torch "
+        "sees a GPU in that process, else cpu")
+    vectorise: Literal["auto", "on", "off"] = Field(
+        "auto", description="train a pool's participants of one architecture as one stacked "
+        "model (torch.func vmap); auto = on for cuda, off for cpu (slower there, see "
+        "benchmarks/vectorised.py); off = clients in turn")
+    max_group: int | None = Field(None, ge=1, description="most clients stacked in one "
+                                  "vectorised call; null: as many as free memory allows")
 
 
 class ParticipationConfig(StrictModel):
