@@ -10,6 +10,7 @@ to the pool's accumulator) and `personal_state` (what the client keeps). Evaluat
 from __future__ import annotations
 
 import copy
+import functools
 from abc import ABC
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -121,7 +122,11 @@ class Algorithm(ABC):
         self.context = context
         self.config = scenario.algorithm
         self._module_cache: dict[tuple[str, str], nn.Module] = {}
-        self.device = resolve_device(scenario.runtime.device)  # of this process (pool, server)
+
+    @functools.cached_property
+    def device(self) -> torch.device:
+        """Where this process (a pool, the server) trains: resolved on first use."""
+        return resolve_device(self.scenario.runtime.device)
 
     @property
     def private_labels(self) -> bool:
