@@ -172,8 +172,9 @@ class VectorisedClients:
                  for part, s in stacks.items()}, limit)
             self._stack_simulated(structure, models)
             if limit < len(cids):
+                why = "runtime.max_group" if max_group else "free memory, CPU cache"
                 _log_once(f"vectorised: {len(cids)} clients of one architecture in calls of at "
-                          f"most {limit} ({'runtime.max_group' if max_group else 'free memory'})")
+                          f"most {limit} ({why})")
             for cid in cids:
                 self.structures[cid] = structure
         self.calls: list[GroupCall] = []

@@ -39,6 +39,8 @@ def test_group_limit_from_config_or_free_memory(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(placement, "free_bytes", lambda device: 1000)
     assert group_limit(None, torch.device("cuda"), 100) == 5  # half the free memory
     assert group_limit(None, torch.device("cuda"), 10**6) == 1
+    monkeypatch.setattr(placement, "free_bytes", lambda device: 10**12)
+    assert group_limit(None, torch.device("cpu"), 100) == placement.CPU_GROUP
 
 
 def test_chunked_calls_are_logged(tiny_scenario, caplog: pytest.LogCaptureFixture) -> None:

@@ -97,3 +97,20 @@ def test_vectorised_momentum_weight_decay_and_chunks(tiny_scenario) -> None:
 def test_vectorised_harmony_replicas_chunked(tiny_scenario) -> None:
     assert_same_training(tiny_scenario, "harmony", server={"training": "replicas"},
                          runtime={"max_group": 1})
+
+
+def test_vectorised_harmony_over_ray_actors(ray_session, tiny_scenario) -> None:  # noqa: ANN001
+    """The stacked uploads (views of one tensor) cross actor boundaries like any upload."""
+    from harmony_sim.runtime import RayRuntime
+
+    torch.set_default_dtype(torch.float32)
+    scenario = scenario_with(tiny_scenario, "on", "harmony",
+                             runtime={"backend": "ray", "pool_actors": 2},
+                             training={"rounds": 1})
+    dataset = load_dataset(scenario.data, scenario.seed)
+    runtime = RayRuntime(scenario, dataset, build_clients(scenario, dataset))
+    try:
+        reports = runtime.run_round(1, list(range(6)))
+        assert len(reports) == 6 and all(r.batches > 0 for r in reports)
+    finally:
+        runtime.close()
