@@ -10,16 +10,18 @@ to the pool's accumulator) and `personal_state` (what the client keeps). Evaluat
 from __future__ import annotations
 
 import copy
+import functools
 from abc import ABC
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from harmony_sim.aggregation import StateDict, UpdateAccumulator, mix_states, slice_state
+from harmony_sim.algorithms.placement import resolve_device
 from harmony_sim.algorithms.split_protocol import (
     BACKEND,
     CutGradient,
@@ -38,6 +40,9 @@ from harmony_sim.models import (
 from harmony_sim.models.norm import NormKind
 from harmony_sim.scenario.schema import Scenario
 from harmony_sim.seeding import seed_torch
+
+if TYPE_CHECKING:
+    from harmony_sim.algorithms.vectorised import GroupCall, GroupForward
 
 PersonalState = dict[str, StateDict]
 
@@ -85,6 +90,13 @@ class ClientModels:
             params += list(self.head.parameters())
         return params
 
+    def to(self, device: torch.device) -> ClientModels:
+        """Move the modules (simulated extractors too) to `device`."""
+        for module in [self.extractor, self.head, *self.simulated]:
+            if module is not None:
+                module.to(device)
+        return self
+
 
 @dataclass
 class ClientForward:
@@ -122,6 +134,11 @@ class Algorithm(ABC):
         self.config = scenario.algorithm
         self._module_cache: dict[tuple[str, str], nn.Module] = {}
 
+    @functools.cached_property
+    def device(self) -> torch.device:
+        """Where this process (a pool, the server) trains: resolved on first use."""
+        return resolve_device(self.scenario.runtime.device)
+
     @property
     def private_labels(self) -> bool:
         """Labels stay on the device: the server returns logits, the client dL/dlogits."""
@@ -131,6 +148,11 @@ class Algorithm(ABC):
     def server_loss_weight(self) -> float:
         """Weight of the server CE in the client's loss (and of the server's own step)."""
         return 1.0 - self.config.gamma if self.has_exit else 1.0
+
+    @property
+    def exit_loss_weight(self) -> float:
+        """Weight of the exit CE in the client's loss (gamma; 1 without a server)."""
+        return self.config.gamma if (self.has_exit and self.uses_server) else 1.0
 
     # ---- component naming -------------------------------------------------------------------
     def extractor_key(self, arch: ArchSpec) -> str:
@@ -192,7 +214,7 @@ class Algorithm(ABC):
         one for the whole run; the replica scheme makes one per client and round."""
         if not self.uses_server:
             return None
-        modules = self.server_modules(global_model)
+        modules = self.server_modules(global_model).to(self.device)
         return ServerTrainer(modules, self.make_server_optimizer(modules.parameters()),
                              loss_weight=self.server_loss_weight)
 
@@ -260,11 +282,18 @@ class Algorithm(ABC):
                                None if self.private_labels else y)
         return ClientForward(cut, exit_loss, upload, y, len(y))
 
+    def group_forward(self, call: GroupCall, x: Tensor, y: Tensor) -> GroupForward:
+        """client_forward for a stack of clients of one architecture (x, y: (clients, batch,
+        ...)); the vectorised pool's step (vectorised.py)."""
+        from harmony_sim.algorithms.vectorised import plain_group_forward
+
+        return plain_group_forward(call, x, y)
+
     def client_backward(self, models: ClientModels, optimizer: torch.optim.Optimizer,
                         forward: ClientForward, answer: CutGradient | None) -> None:
         """gamma * CE(exit) + the server's gradient over the cut (surrogate (cut * grad).sum()),
         and over the simulated views when they train; one optimiser step."""
-        gamma = self.config.gamma if (self.has_exit and self.uses_server) else 1.0
+        gamma = self.exit_loss_weight
         loss = forward.cut.new_zeros(())
         if forward.exit_loss is not None and gamma > 0:
             loss = loss + gamma * forward.exit_loss

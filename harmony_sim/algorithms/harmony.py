@@ -44,6 +44,7 @@ from harmony_sim.algorithms.supernet import (
     simulated_extractor,
     supernet_key,
 )
+from harmony_sim.algorithms.vectorised import GroupCall, GroupForward
 from harmony_sim.models import ArchSpec, build_extractor
 from harmony_sim.scenario.schema import Scenario
 from harmony_sim.seeding import numpy_rng, seed_torch, torch_generator
@@ -115,14 +116,14 @@ class Harmony(Algorithm):
         assert trainer is not None
         trainer.contrastive = ContrastiveAlignment(
             self.contrastive_weight, self.config.tau, self.config.queue_size,
-            global_model.extras.get(QUEUE))
+            _on(global_model.extras.get(QUEUE), trainer.device))
         return trainer
 
     def absorb_server(self, global_model: GlobalModel, trainer: ServerTrainer) -> None:
         super().absorb_server(global_model, trainer)
         global_model.extras.pop(QUEUE, None)
         if trainer.contrastive is not None and trainer.contrastive.queue is not None:
-            global_model.extras[QUEUE] = trainer.contrastive.queue
+            global_model.extras[QUEUE] = trainer.contrastive.queue.cpu()
 
     def contribute_server(self, trainer: ServerTrainer, global_model: GlobalModel,
                           updates: UpdateAccumulator) -> None:
@@ -131,7 +132,7 @@ class Harmony(Algorithm):
             # Replica scheme: each client offers its latest features; per_round clients share
             # the queue.
             share = math.ceil(self.config.queue_size / self.scenario.clients.per_round)
-            updates.collect(QUEUE, torch.cat(trainer.new_features[::-1])[:share])
+            updates.collect(QUEUE, torch.cat(trainer.new_features[::-1])[:share].cpu())
 
     # ---- client side ------------------------------------------------------------------------
     def start_training(self, models: ClientModels) -> None:
@@ -197,6 +198,20 @@ class Harmony(Algorithm):
         return ClientForward(cut, exit_loss, upload, y, samples,
                              simulated_cut=simulated if train else None)
 
+    def group_forward(self, call: GroupCall, x: Tensor, y: Tensor) -> GroupForward:
+        """client_forward for a stack of clients (vectorised.py): the same inner loop and
+        query step, every client's simulated views from the round's simulated stacks."""
+        samples = y.shape[1]
+        if self.config.meta and self.config.inner_steps > 0 and samples >= 4:
+            half = samples // 2
+            call.adapt(x[:, :half], y[:, :half], self.config.inner_steps, self.config.inner_lr)
+            x, y = x[:, half:], y[:, half:]
+        cut = call.extractor(x)
+        exit_loss = call.exit_loss(cut, y)
+        simulated = call.simulated(x)
+        views = cut.detach() if simulated is None else torch.cat([cut.detach(), simulated], 1)
+        return GroupForward(cut, exit_loss, views, 1 + call.structure.slots, y, samples)
+
     def _adapt(self, models: ClientModels, x: Tensor, y: Tensor) -> None:
         """Inner loop: plain SGD steps on the exit loss (learn to personalise)."""
         assert models.head is not None
@@ -206,6 +221,10 @@ class Harmony(Algorithm):
             inner.zero_grad(set_to_none=True)
             loss.backward()
             inner.step()
+
+
+def _on(tensor: Tensor | None, device: torch.device) -> Tensor | None:
+    return None if tensor is None else tensor.to(device)
 
 
 for _name, _overrides in {"harmony_no_meta": {"meta": False},

@@ -53,6 +53,10 @@ class CutGradient:
     server_loss: float | None = None
     simulated: Tensor | None = None  # dL/dcut of the other views, when the upload asked for it
 
+    def to(self, device: torch.device) -> CutGradient:
+        return CutGradient(self.grad.to(device), self.server_loss,
+                           None if self.simulated is None else self.simulated.to(device))
+
 
 @dataclass
 class ReceivedMessage:
@@ -138,9 +142,14 @@ class ServerTrainer:
         return self.modules[BACKEND]
 
     def state(self) -> dict[str, dict[str, Tensor]]:
-        """Component name -> state dict (cloned), for the global model."""
-        return {name: {k: v.detach().clone() for k, v in module.state_dict().items()}
+        """Component name -> state dict (cloned, on the CPU), for the global model."""
+        return {name: {k: v.detach().to("cpu", copy=True)
+                       for k, v in module.state_dict().items()}
                 for name, module in self.modules.items()}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.backend.parameters()).device
 
     def _receive(self, kind: str, **tensors: Tensor) -> None:
         if self.record:
@@ -159,7 +168,7 @@ class ServerTrainer:
         offsets = [0]
         for u in uploads:
             offsets.append(offsets[-1] + len(u.cut))
-        cuts = torch.cat([u.cut for u in uploads]).detach().requires_grad_(True)
+        cuts = torch.cat([u.cut.to(self.device) for u in uploads]).detach().requires_grad_(True)
         logits = self.backend(cuts)
         self._pending = _PendingStep(uploads, cuts, logits, offsets)
         return {u.client_id: logits[offsets[i]:offsets[i + 1]].detach()
@@ -190,7 +199,7 @@ class ServerTrainer:
         loss = cuts.new_zeros(())
         for i, u in enumerate(uploads):
             block = pending.logits[offsets[i]:offsets[i + 1]]
-            loss = loss + weights[i] * (block * logit_grads[u.client_id]).sum()
+            loss = loss + weights[i] * (block * logit_grads[u.client_id].to(block.device)).sum()
         if self.contrastive is not None and self.contrastive.weight > 0:
             loss = loss + self.contrastive.weight * self._alignment_loss(cuts, uploads, offsets,
                                                                          weights)
@@ -216,7 +225,7 @@ class ServerTrainer:
             if u.labels is None:
                 raise ValueError(f"client {u.client_id}: the shared-label step needs labels")
             grads[u.client_id], losses[u.client_id] = server_ce_grad(
-                logits[u.client_id], u.labels, u.views, self.loss_weight)
+                logits[u.client_id], u.labels.to(self.device), u.views, self.loss_weight)
         return self._step_from_logit_grads(grads, losses)
 
     def _alignment_loss(self, cuts: Tensor, uploads: Sequence[CutUpload],

@@ -9,7 +9,9 @@ instead, on one copy of the back end per client (`train_locally`)."""
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ import torch
 from harmony_sim.aggregation import UpdateAccumulator
 from harmony_sim.algorithms import GlobalModel, ModelContext, create_algorithm
 from harmony_sim.algorithms.base import ClientForward, ClientModels, PersonalState, TrainStats
+from harmony_sim.algorithms.placement import vectorise_on
 from harmony_sim.algorithms.split_protocol import (
     CutGradient,
     CutUpload,
@@ -28,6 +31,7 @@ from harmony_sim.algorithms.split_protocol import (
     TrafficCounter,
     server_ce_grad,
 )
+from harmony_sim.algorithms.vectorised import VectorisedClients, not_vectorisable
 from harmony_sim.data import ClientData, Dataset
 from harmony_sim.devices.clock import DeviceClock
 from harmony_sim.evaluation import ClientEvaluation
@@ -38,6 +42,7 @@ from harmony_sim.models import ArchSpec, CutSpec
 from harmony_sim.scenario import Scenario
 from harmony_sim.seeding import torch_generator
 
+log = logging.getLogger(__name__)
 EVAL_BATCH = 512
 
 
@@ -180,7 +185,7 @@ class ClientPool:
                     global_model: GlobalModel) -> int:
         """Set up the participants' modules, optimisers and batches; the number of steps the
         busiest of them will take."""
-        algorithm = self.algorithm
+        algorithm, device = self.algorithm, self.algorithm.device
         self.round_model = global_model
         self.sessions = {}
         for cid in sorted(client_ids):
@@ -188,21 +193,46 @@ class ClientPool:
             torch.set_num_threads(client.threads or self.threads)
             models = algorithm.client_models(client.arch, global_model, self._personal(cid), cid)
             algorithm.start_training(models)
+            batches = [(x.to(device), y.to(device)) for x, y in self._batches(client, round_idx)]
             self.sessions[cid] = ClientSession(
-                client, models, algorithm.make_optimizer(models.parameters()),
-                list(self._batches(client, round_idx)),
+                client, models, algorithm.make_optimizer(models.parameters()), batches,
                 DeviceClock(client.time_scale, client.seconds_per_sample))
+        # Stacked per architecture (runtime.vectorise), else in turn on the device; models go
+        # back to the CPU when the round's steps are done (apply_step).
+        training = [s for s in self.sessions.values() if s.batches]
+        self.vectorised: VectorisedClients | None = None
+        if training and vectorise_on(self.scenario.runtime.vectorise, device):
+            reason = not_vectorisable(algorithm, training[0].models)
+            if reason is None:
+                self.vectorised = VectorisedClients(
+                    algorithm, {s.client.client_id: s.models for s in training}, device,
+                    self.scenario.runtime.max_group,
+                    max(s.client.memory_bytes for s in training))
+            else:
+                log.warning("clients trained in turn: %s", reason)
+        if self.vectorised is None and device.type != "cpu":
+            for session in training:
+                session.models.to(device)
         return max((len(s.batches) for s in self.sessions.values()), default=0)
 
     def upload_step(self) -> list[CutUpload]:
         """Every client with a batch left runs its forward pass; their uploads, one message."""
         uploads = []
-        for session in self.sessions.values():
-            if session.finished:
-                continue
-            x, y = session.batches[session.next_batch]
-            with session.clock.device_work():
-                session.forward = self.algorithm.client_forward(session.models, x, y)
+        active = [s for s in self.sessions.values() if not s.finished]
+        if self.vectorised is not None and active:
+            started = time.perf_counter()
+            forwards = self.vectorised.forward({s.client.client_id: s.batches[s.next_batch]
+                                                for s in active})
+            share = (time.perf_counter() - started) / len(active)  # the group's time, shared
+            for session in active:
+                session.forward = forwards[session.client.client_id]
+                session.clock.host_s += share
+        for session in active:
+            if self.vectorised is None:
+                x, y = session.batches[session.next_batch]
+                with session.clock.device_work():
+                    session.forward = self.algorithm.client_forward(session.models, x, y)
+            assert session.forward is not None
             upload = session.forward.upload
             if upload is not None:
                 session.traffic.up(upload.cut)
@@ -219,7 +249,8 @@ class ClientPool:
             forward = session.forward
             assert forward is not None and forward.upload is not None
             with session.clock.device_work():
-                grads[cid], loss = server_ce_grad(client_logits, forward.labels,
+                grads[cid], loss = server_ce_grad(client_logits.to(forward.labels.device),
+                                                  forward.labels,
                                                   forward.upload.views,
                                                   self.algorithm.server_loss_weight)
             session.stats.server_loss += loss
@@ -229,10 +260,16 @@ class ClientPool:
 
     def apply_step(self, answers: Mapping[int, CutGradient]) -> None:
         """Every client that uploaded applies the server's gradient (if any) and steps."""
-        for cid, session in self.sessions.items():
+        stepping = {cid: s for cid, s in self.sessions.items() if s.forward is not None}
+        exit_losses: dict[int, float] = {}
+        if self.vectorised is not None and stepping:
+            started = time.perf_counter()
+            exit_losses = self.vectorised.backward(
+                {cid: None if (a := answers.get(cid)) is None else a.grad for cid in stepping})
+            share = (time.perf_counter() - started) / len(stepping)
+        for cid, session in stepping.items():
             forward = session.forward
-            if forward is None:
-                continue
+            assert forward is not None
             answer = answers.get(cid)
             if answer is not None:
                 session.traffic.down(answer.grad)
@@ -240,17 +277,31 @@ class ClientPool:
                     session.traffic.down(answer.simulated)
                 if answer.server_loss is not None:
                     session.stats.server_loss += answer.server_loss
-            with session.clock.device_work():
-                self.algorithm.client_backward(session.models, session.optimizer, forward,
-                                               answer)
+            if self.vectorised is None:
+                with session.clock.device_work():
+                    self.algorithm.client_backward(
+                        session.models, session.optimizer, forward,
+                        None if answer is None else answer.to(self.algorithm.device))
+            else:
+                session.clock.host_s += share
             session.clock.step(forward.samples)
             stats = session.stats
             stats.samples += forward.samples
             stats.batches += 1
-            if forward.exit_loss is not None:
+            if cid in exit_losses:
+                stats.exit_loss += exit_losses[cid]
+            elif forward.exit_loss is not None:
                 stats.exit_loss += float(forward.exit_loss.detach())
             session.forward = None
             session.next_batch += 1
+        if stepping and all(s.finished for s in self.sessions.values()):
+            # The round's steps are done: trained weights into (CPU) modules for end_round.
+            if self.vectorised is not None:
+                self.vectorised.write_back()
+                self.vectorised = None
+            elif self.algorithm.device.type != "cpu":
+                for session in self.sessions.values():
+                    session.models.to(torch.device("cpu"))
 
     def train_locally(self) -> None:
         """Every step of the round inside this pool: the server side, if any, on each client's

@@ -271,6 +271,15 @@ class RuntimeConfig(StrictModel):
     max_actor_restarts: int = Field(3, ge=0, le=100, description="how often Ray restarts each "
                                     "pool and server actor over the run (0: never; a death "
                                     "then stops the run)")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where pools and the server actor train: auto = cuda when torch "
+        "sees a GPU in that process, else cpu")
+    vectorise: Literal["auto", "on", "off"] = Field(
+        "auto", description="train a pool's participants of one architecture as one stacked "
+        "model (torch.func vmap); auto = on for cuda, off for cpu (slower there, see "
+        "benchmarks/vectorised.py); off = clients in turn")
+    max_group: int | None = Field(None, ge=1, description="most clients stacked in one "
+                                  "vectorised call; null: as many as free memory allows")
 
 
 class ParticipationConfig(StrictModel):

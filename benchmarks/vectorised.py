@@ -1,0 +1,101 @@
+"""Vectorised clients benchmark: one training round with the participants in turn
+(runtime.vectorise: off) and stacked per architecture (on), on the CPU and, where torch sees
+one, on the GPU, for 10 / 100 / 1,000 participants of one architecture.
+
+    PYTHONPATH=. python benchmarks/vectorised.py [--participants 10 100 1000] [--samples 512]
+        [--batch-size 32] [--algorithm splitgp] [--devices cpu cuda] [--threads N]
+
+Each participant holds `--samples` random 1x28x28 images (the quickstart's model: plain_cnn
+width 1 depth 1, cut 32x7x7, GroupNorm) and trains one local epoch; the round runs in-process
+(LocalRuntime: the lockstep server step, begin and end of round included). Prints round seconds
+and training samples per second for each (device, participants, mode), one run each, and the
+vectorised speed-up."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from harmony_sim.data import Dataset
+from harmony_sim.data.partition import ClientData
+from harmony_sim.models import ArchSpec
+from harmony_sim.runtime import LocalRuntime, VirtualClient
+from harmony_sim.scenario import scenario_from_dict
+
+
+def synthetic(participants: int, samples: int, seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    n = participants * samples
+    x = rng.normal(size=(n, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, size=n).astype(np.int64)
+    return Dataset("random28", x, y, x[:10], y[:10], 10)
+
+
+def round_seconds(participants: int, samples: int, batch_size: int, algorithm: str,
+                  device: str, vectorise: str, max_group: int | None) -> float:
+    scenario = scenario_from_dict({
+        "name": "vectorised-bench",
+        "clients": {"count": participants, "per_round": participants},
+        "training": {"rounds": 1, "local_epochs": 1, "batch_size": batch_size},
+        "algorithm": {"name": algorithm},
+        "runtime": {"backend": "local", "device": device, "vectorise": vectorise,
+                    "max_group": max_group},
+        "output": {"plots": False}})
+    dataset = synthetic(participants, samples)
+    arch = ArchSpec(scenario.model.family, scenario.model.width, scenario.model.depth)
+    empty = np.zeros(0, dtype=np.int32)
+    clients = [VirtualClient(ClientData(cid, np.arange(10), np.arange(
+        cid * samples, (cid + 1) * samples, dtype=np.int32), empty, empty), arch)
+        for cid in range(participants)]
+    runtime = LocalRuntime(scenario, dataset, clients)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    runtime.run_round(1, list(range(participants)))
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--participants", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--samples", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--algorithm", default="splitgp")
+    parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
+    parser.add_argument("--max-group", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--skip-sequential-above", type=int, default=None,
+                        help="skip clients-in-turn runs above this many participants")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = [d for d in args.devices if d == "cpu" or torch.cuda.is_available()]
+    if "cuda" in args.devices and "cuda" not in devices:
+        print("no GPU visible to torch: GPU figures skipped")
+    print(f"{args.algorithm}, {args.samples} samples per participant, batch {args.batch_size}, "
+          f"1 local epoch, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    print(f"{'device':6} {'participants':>12} {'mode':>10} {'round s':>9} {'samples/s':>10} "
+          f"{'speed-up':>8}")
+    for device in devices:
+        for n in args.participants:
+            times: dict[str, float] = {}
+            for mode in ("off", "on"):
+                if mode == "off" and args.skip_sequential_above and \
+                        n > args.skip_sequential_above:
+                    continue
+                times[mode] = round_seconds(n, args.samples, args.batch_size, args.algorithm,
+                                            device, mode, args.max_group)
+                speedup = (f"{times['off'] / times['on']:.2f}x"
+                           if mode == "on" and "off" in times else "")
+                label = "in turn" if mode == "off" else "vectorised"
+                print(f"{device:6} {n:12d} {label:>10} {times[mode]:9.2f} "
+                      f"{n * args.samples / times[mode]:10.0f} {speedup:>8}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

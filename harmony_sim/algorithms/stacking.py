@@ -1,0 +1,95 @@
+"""Many modules of one structure as one set of stacked weights (row i = module i), a vmapped
+functional forward over any of their rows, and SGD over rows exactly as each module's own."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+Params = dict[str, Tensor]
+
+
+def structure_key(module: nn.Module) -> tuple:
+    """Modules with equal keys compute the same function of their weights: layer types in order,
+    parameter names and shapes."""
+    return (tuple(type(m).__name__ for m in module.modules()),
+            tuple((n, tuple(p.shape)) for n, p in module.named_parameters()))
+
+
+class Stack:
+    """The parameters of `modules` (one structure, no buffers) stacked along a new dim 0 on
+    `device`, and a weightless template to call them with."""
+
+    def __init__(self, modules: Sequence[nn.Module], device: torch.device) -> None:
+        first = modules[0]
+        self.names = [n for n, _ in first.named_parameters()]
+        per_module = [dict(m.named_parameters()) for m in modules]
+        self.params: Params = {n: torch.stack([p[n].detach() for p in per_module]).to(device)
+                               for n in self.names}
+        self.template = copy.deepcopy(first).to("meta")
+
+    @property
+    def bytes_per_row(self) -> int:
+        return sum(p[0].numel() * p.element_size() for p in self.params.values())
+
+    def rows(self, idx: Tensor, requires_grad: bool = False) -> Params:
+        """A copy of rows `idx` (leaves, for one call's autograd graph)."""
+        return {n: p[idx].requires_grad_(requires_grad) for n, p in self.params.items()}
+
+    def put(self, idx: Tensor, values: Params) -> None:
+        with torch.no_grad():
+            for n, v in values.items():
+                self.params[n][idx] = v.detach()
+
+    def call(self, params: Params, x: Tensor) -> Tensor:
+        """The template with each row's weights on that row's inputs: x is (rows, batch, ...)."""
+        return vmap(lambda p, xi: functional_call(self.template, p, (xi,)))(params, x)
+
+    def load_into(self, modules: Sequence[nn.Module]) -> None:
+        """Write row i back into modules[i] (where each module lives)."""
+        host = {n: p.detach().cpu() for n, p in self.params.items()}
+        with torch.no_grad():
+            for i, module in enumerate(modules):
+                for n, p in module.named_parameters():
+                    p.copy_(host[n][i])
+
+
+class StackedSGD:
+    """torch.optim.SGD (lr, momentum, weight decay; dampening 0, no Nesterov) on rows of a Stack:
+    each row steps exactly as its own fresh optimiser would (a zero momentum buffer times the
+    momentum plus the gradient is torch's first-step buffer, the gradient itself)."""
+
+    def __init__(self, stack: Stack, lr: float, momentum: float, weight_decay: float) -> None:
+        self.stack, self.lr, self.momentum, self.weight_decay = stack, lr, momentum, weight_decay
+        self.buffers = ({n: torch.zeros_like(p) for n, p in stack.params.items()}
+                        if momentum else {})
+
+    def step(self, idx: Tensor, leaves: Params) -> None:
+        """One step of rows `idx` from the gradients on `leaves` (rows without one keep still,
+        as a parameter without a gradient does in torch.optim)."""
+        stepped = {}
+        with torch.no_grad():
+            for n, leaf in leaves.items():
+                grad = leaf.grad
+                if grad is None:
+                    continue
+                if self.weight_decay:
+                    grad = grad.add(leaf, alpha=self.weight_decay)
+                if self.momentum:
+                    buf = self.buffers[n][idx].mul_(self.momentum).add_(grad)
+                    self.buffers[n][idx] = buf
+                    grad = buf
+                stepped[n] = leaf.add(grad, alpha=-self.lr)
+        self.stack.put(idx, stepped)
+
+
+def sgd_rows(leaves: Params, grads: Sequence[Tensor | None], lr: float) -> None:
+    """Plain SGD in place on call leaves (an inner loop's steps, no momentum or decay)."""
+    with torch.no_grad():
+        for leaf, grad in zip(leaves.values(), grads, strict=True):
+            if grad is not None:
+                leaf.add_(grad, alpha=-lr)
