@@ -43,7 +43,7 @@ def run_one(job: tuple[str, list[str], str, int, str]) -> dict[str, Any]:
     """One (algorithm, seed) run in its own process; returns its flattened figures."""
     scenario_path, overrides, algorithm, seed, out = job
     from harmony_sim.results import RunDirectory
-    from harmony_sim.scenario import load_scenario
+    from harmony_sim.scenario.loading import load_scenario
     from harmony_sim.simulation import run_simulation
 
     scenario = load_scenario(scenario_path, [*overrides, f"algorithm.name={algorithm}",
@@ -145,7 +145,7 @@ def main() -> None:
                         help="tabulate the runs in this runs.csv instead of training")
     args = parser.parse_args()
 
-    from harmony_sim.scenario import load_scenario
+    from harmony_sim.scenario.loading import load_scenario
 
     overrides = [*(QUICK_OVERRIDES if args.quick else []), *args.overrides]
     base = load_scenario(args.scenario, overrides)  # fail fast on a bad scenario

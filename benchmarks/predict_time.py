@@ -21,7 +21,8 @@ from harmony_sim.devices import load_profile_file
 from harmony_sim.devices.benchmark import time_architecture
 from harmony_sim.devices.host import catalogue, measure_host
 from harmony_sim.models import CutSpec
-from harmony_sim.models.cost import CostContext, arch_cost
+from harmony_sim.models.context import ModelContext
+from harmony_sim.models.cost import arch_cost
 
 
 def main() -> None:
@@ -34,7 +35,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
 
-    ctx = CostContext((1, 28, 28), 10, CutSpec(32, 7))  # the quickstart's MNIST shapes
+    ctx = ModelContext((1, 28, 28), 10, CutSpec(32, 7))  # the quickstart's MNIST shapes
     archs = catalogue(None, args.widths, args.depths)
     calibration = measure_host(archs, ctx, args.batch, args.threads, 3)
     if args.profile:

@@ -37,10 +37,11 @@ from torch.nn import functional as F
 from harmony_sim.data import Dataset, load_dataset
 from harmony_sim.models import ArchSpec, CutSpec, build_exit_head, build_extractor
 from harmony_sim.models.split_model import build_server_backend
-from harmony_sim.population import build_clients
+from harmony_sim.population import VirtualClient, build_clients
 from harmony_sim.results import RunDirectory
-from harmony_sim.runtime import LocalRuntime, RayRuntime, Runtime, VirtualClient
-from harmony_sim.scenario import Scenario, load_scenario
+from harmony_sim.runtime import LocalRuntime, RayRuntime, Runtime
+from harmony_sim.scenario import Scenario
+from harmony_sim.scenario.loading import load_scenario
 from harmony_sim.seeding import torch_generator
 from harmony_sim.selection import sample_participants
 from harmony_sim.simulation import run_simulation

@@ -22,8 +22,9 @@ import torch
 from harmony_sim.data import Dataset
 from harmony_sim.data.partition import ClientData
 from harmony_sim.models import ArchSpec
-from harmony_sim.runtime import LocalRuntime, VirtualClient
-from harmony_sim.scenario import scenario_from_dict
+from harmony_sim.population import VirtualClient
+from harmony_sim.runtime import LocalRuntime
+from harmony_sim.scenario.loading import scenario_from_dict
 
 
 def synthetic(participants: int, samples: int, seed: int = 0) -> Dataset:

@@ -11,9 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 StateDict = dict[str, Tensor]
+
+
+def clone_state(state: StateDict) -> StateDict:
+    return {k: v.detach().clone() for k, v in state.items()}
+
+
+def fresh_state(module: nn.Module) -> StateDict:
+    """Newly initialised weights of `module` (seed torch first for a reproducible draw)."""
+    for layer in module.modules():
+        if hasattr(layer, "reset_parameters") and layer is not module:
+            layer.reset_parameters()
+    return clone_state(module.state_dict())
 
 
 def leading_slice(shape: torch.Size | tuple[int, ...]) -> tuple[slice, ...]:

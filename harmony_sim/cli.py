@@ -41,7 +41,7 @@ def run_command(argv: Sequence[str]) -> int:
     from harmony_sim.preflight import check_inputs
     from harmony_sim.results import RunDirectory
     from harmony_sim.results.run_directory import default_run_path
-    from harmony_sim.scenario import load_scenario
+    from harmony_sim.scenario.loading import load_scenario
     from harmony_sim.simulation import run_simulation
 
     overrides = list(args.overrides)

@@ -16,21 +16,15 @@ from typing import Any
 
 import numpy as np
 
+from harmony_sim.devices import load_profile
 from harmony_sim.errors import UserInputError
-from harmony_sim.runtime.client_pool import ClientRoundReport
+from harmony_sim.round_report import ClientRoundReport, client_round_time
 from harmony_sim.scenario import Scenario
 from harmony_sim.seeding import numpy_rng
 from harmony_sim.selection import sample_participants
 
 OUTCOMES = ("finished", "dropped", "straggled")
 COUNT_COLUMNS = ("selected", *OUTCOMES)
-
-
-def client_round_time(report: ClientRoundReport) -> float:
-    """Simulated seconds of one client's round: the one estimate the deadline is checked against.
-    The device clock's compute time (host time scaled to the client's device profile; host time
-    itself for clients without a profile)."""
-    return float(report.device_s)
 
 
 def read_trace(path: Path) -> dict[tuple[int, int], bool]:
@@ -65,8 +59,6 @@ def tier_availability(scenario: Scenario) -> dict[str, float]:
         if fixed is not None:
             result[tier.name] = fixed
         elif tier.profile is not None:
-            from harmony_sim.devices import load_profile
-
             result[tier.name] = load_profile(tier.profile).availability
         else:
             result[tier.name] = 1.0

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harmony_sim.data import Dataset, partition_clients
+from harmony_sim.data import ClientData, Dataset, partition_clients
 from harmony_sim.devices import DeviceProfile, resolve_profile
 from harmony_sim.devices.fitting import (
     Candidate,
@@ -17,15 +17,34 @@ from harmony_sim.devices.fitting import (
     misfit,
     no_fit_reason,
 )
+from harmony_sim.devices.host import measure_host
 from harmony_sim.errors import UserInputError
-from harmony_sim.models import FAMILIES, ArchSpec, CutSpec
-from harmony_sim.models.cost import ArchCost, CostContext, arch_cost
-from harmony_sim.runtime import VirtualClient
+from harmony_sim.models import FAMILIES, ArchSpec
+from harmony_sim.models.context import ModelContext
+from harmony_sim.models.cost import ArchCost, arch_cost
 from harmony_sim.scenario import Scenario
 from harmony_sim.scenario.schema import TierConfig
 from harmony_sim.seeding import numpy_rng
 
 DEFAULT_TIER = "default"
+
+
+@dataclass(frozen=True)
+class VirtualClient:
+    """One simulated client: its data, its architecture and the device it stands for."""
+
+    data: ClientData
+    arch: ArchSpec
+    tier: str = "default"
+    profile: str = "default"
+    threads: int | None = None  # torch threads from the profile (None: the pool's own)
+    time_scale: float = 1.0  # device seconds per host second (host GFLOP/s / device GFLOP/s)
+    memory_bytes: int = 0  # estimated peak training memory (Ray memory request of its pool)
+    seconds_per_sample: float | None = None  # FLOPs clock: device s per training sample
+
+    @property
+    def client_id(self) -> int:
+        return self.data.client_id
 
 
 def tier_counts(shares: list[float], total: int) -> list[int]:
@@ -93,13 +112,7 @@ class Population:
         return [c.client_id for c in self.clients]
 
 
-def cost_context(scenario: Scenario, dataset: Dataset) -> CostContext:
-    return CostContext(dataset.input_shape, dataset.num_classes,
-                        CutSpec(scenario.model.cut_channels, scenario.model.cut_size),
-                        scenario.model.norm)
-
-
-def candidates(scenario: Scenario, ctx: CostContext) -> list[Candidate]:
+def candidates(scenario: Scenario, ctx: ModelContext) -> list[Candidate]:
     """The selection catalogue: families x widths x depths with their costs."""
     sel = scenario.clients.selection
     families = sel.families or FAMILIES.names()
@@ -112,7 +125,7 @@ def tier_profile(tier: TierConfig | None) -> DeviceProfile | None:
     return resolve_profile(tier.profile) if tier is not None and tier.profile else None
 
 
-def plan_tier(scenario: Scenario, tier: TierConfig | None, count: int, ctx: CostContext,
+def plan_tier(scenario: Scenario, tier: TierConfig | None, count: int, ctx: ModelContext,
               catalogue: list[Candidate] | None) -> TierPlan:
     """Fixed architecture (checked against the profile) or the policy's pick."""
     sel = scenario.clients.selection
@@ -146,10 +159,9 @@ def plan_tier(scenario: Scenario, tier: TierConfig | None, count: int, ctx: Cost
                     pick.cost, step)
 
 
-def host_gflops(scenario: Scenario, ctx: CostContext, archs: list[ArchSpec]) -> float:
+def host_gflops(scenario: Scenario, ctx: ModelContext, archs: list[ArchSpec]) -> float:
     """This host's training GFLOP/s: from the scenario's host profile, else measured now on the
     architectures in use (a short micro-benchmark with the pools' thread count)."""
-    from harmony_sim.devices.host import measure_host
 
     named = scenario.clients.selection.host_profile
     if named:
@@ -160,7 +172,7 @@ def host_gflops(scenario: Scenario, ctx: CostContext, archs: list[ArchSpec]) -> 
 
 def plan_population(scenario: Scenario, dataset: Dataset) -> Population:
     """Partition the data, plan every tier, then build the clients that take part."""
-    ctx = cost_context(scenario, dataset)
+    ctx = ModelContext.of(scenario.model, dataset.input_shape, dataset.num_classes)
     tiers = scenario.clients.tiers
     labels = assign_tiers(scenario)
     catalogue = None if scenario.clients.selection.policy == "fixed" else \

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from harmony_sim.devices import resolve_profile
 from harmony_sim.errors import UserInputError
+from harmony_sim.inference.study import load_inference_profiles
+from harmony_sim.participation import read_trace
+from harmony_sim.runtime.backends import check_reachable
 from harmony_sim.scenario import Scenario
 
 
 def check_inputs(scenario: Scenario, source: str) -> None:
     """Raise UserInputError (prefixed with `source` and the field) on the first bad input."""
-    from harmony_sim.devices import resolve_profile
-    from harmony_sim.inference.study import load_inference_profiles
-    from harmony_sim.participation import read_trace
-
     def named(field: str | None, load: Callable[[], object]) -> None:
         try:
             load()
@@ -36,6 +36,4 @@ def check_inputs(scenario: Scenario, source: str) -> None:
               lambda: resolve_profile(scenario.inference.server.profile))
     named(None, lambda: load_inference_profiles(scenario))  # its messages name the field
     if scenario.runtime.backend == "ray" and scenario.runtime.address:
-        from harmony_sim.runtime.backends import check_reachable
-
         named("runtime.address", lambda: check_reachable(scenario.runtime.address))

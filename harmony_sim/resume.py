@@ -11,7 +11,8 @@ from typing import Any
 from harmony_sim.errors import UserInputError
 from harmony_sim.results.checkpoint import Checkpoint, read_checkpoint
 from harmony_sim.results.run_directory import SCENARIO_FILE, SUMMARY_FILE
-from harmony_sim.scenario import Scenario, load_scenario
+from harmony_sim.scenario import Scenario
+from harmony_sim.scenario.loading import load_scenario
 
 # Fields a resumed run may change: more rounds, where and how it runs, its outputs, the
 # evaluation cadence and the post-training latency study.

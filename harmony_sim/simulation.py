@@ -36,7 +36,8 @@ from harmony_sim.results.run_directory import (
     ROUNDS_FILE,
     SUMMARY_FILE,
 )
-from harmony_sim.runtime import ClientRoundReport, Runtime, create_runtime
+from harmony_sim.round_report import ClientRoundReport
+from harmony_sim.runtime import Runtime, create_runtime
 from harmony_sim.runtime.faults import RoundFaults
 from harmony_sim.scenario import Scenario
 from harmony_sim.selection import evaluation_clients

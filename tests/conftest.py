@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from harmony_sim.scenario import Scenario, scenario_from_dict
+from harmony_sim.scenario import Scenario
+from harmony_sim.scenario.loading import scenario_from_dict
 
 
 def tiny_scenario_dict(**sections: Any) -> dict[str, Any]:

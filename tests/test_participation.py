@@ -18,7 +18,8 @@ from harmony_sim.errors import UserInputError
 from harmony_sim.participation import Participation, RoundPlan
 from harmony_sim.population import build_clients
 from harmony_sim.results import RunDirectory
-from harmony_sim.runtime import ClientRoundReport, LocalRuntime
+from harmony_sim.round_report import ClientRoundReport
+from harmony_sim.runtime import LocalRuntime
 from harmony_sim.selection import sample_participants
 from harmony_sim.simulation import run_simulation
 

@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent('''
     from harmony_sim.population import build_clients
     from harmony_sim.results import RunDirectory
     from harmony_sim.runtime import RayRuntime
-    from harmony_sim.scenario import scenario_from_dict
+    from harmony_sim.scenario.loading import scenario_from_dict
     from harmony_sim.simulation import run_simulation
 
     out = Path(sys.argv[1])

@@ -14,13 +14,21 @@ import functools
 from abc import ABC
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from harmony_sim.aggregation import StateDict, UpdateAccumulator, mix_states, slice_state
+from harmony_sim.aggregation import (
+    StateDict,
+    UpdateAccumulator,
+    clone_state,
+    fresh_state,
+    mix_states,
+    slice_state,
+)
+from harmony_sim.algorithms.context import RunContext
 from harmony_sim.algorithms.placement import resolve_device
 from harmony_sim.algorithms.split_protocol import (
     BACKEND,
@@ -28,33 +36,20 @@ from harmony_sim.algorithms.split_protocol import (
     CutUpload,
     ServerTrainer,
 )
-from harmony_sim.inference.codecs import Codec, roundtrip
 from harmony_sim.models import (
     ArchSpec,
-    CutSpec,
     Extractor,
     build_exit_head,
     build_extractor,
     build_server_backend,
 )
-from harmony_sim.models.norm import NormKind
-from harmony_sim.scenario.schema import Scenario
+from harmony_sim.network.codecs import Codec, roundtrip
 from harmony_sim.seeding import seed_torch
 
 if TYPE_CHECKING:
     from harmony_sim.algorithms.vectorised import GroupCall, GroupForward
 
 PersonalState = dict[str, StateDict]
-
-
-@dataclass(frozen=True)
-class ModelContext:
-    """What model builders need to know about the data and the cut."""
-
-    in_channels: int
-    num_classes: int
-    cut: CutSpec
-    norm: NormKind
 
 
 @dataclass
@@ -128,16 +123,16 @@ class Algorithm(ABC):
     has_exit: ClassVar[bool] = True
     uses_server: ClassVar[bool] = True
 
-    def __init__(self, scenario: Scenario, context: ModelContext) -> None:
-        self.scenario = scenario
-        self.context = context
-        self.config = scenario.algorithm
+    def __init__(self, config: Any, run: RunContext) -> None:
+        self.config = config  # the algorithm's own section (scenario/algorithm_configs.py)
+        self.run = run
+        self.context = run.model
         self._module_cache: dict[tuple[str, str], nn.Module] = {}
 
     @functools.cached_property
     def device(self) -> torch.device:
         """Where this process (a pool, the server) trains: resolved on first use."""
-        return resolve_device(self.scenario.runtime.device)
+        return resolve_device(self.run.device)
 
     @property
     def private_labels(self) -> bool:
@@ -147,6 +142,8 @@ class Algorithm(ABC):
     @property
     def server_loss_weight(self) -> float:
         """Weight of the server CE in the client's loss (and of the server's own step)."""
+        if not self.uses_server:
+            return 0.0
         return 1.0 - self.config.gamma if self.has_exit else 1.0
 
     @property
@@ -188,13 +185,13 @@ class Algorithm(ABC):
         """Fresh seeded weights for every architecture in use and for the server back end."""
         components: dict[str, StateDict] = {}
         for arch in sorted(set(archs)):
-            seed_torch(self.scenario.seed, "init", arch.id)
+            seed_torch(self.run.seed, "init", arch.id)
             components.setdefault(self.extractor_key(arch),
                                   fresh_state(self.extractor_module(arch)))
             if self.has_exit:
                 components.setdefault(self.head_key(arch), fresh_state(self.head_module(arch)))
         if self.uses_server:
-            seed_torch(self.scenario.seed, "init", "server")
+            seed_torch(self.run.seed, "init", "server")
             components[BACKEND] = fresh_state(self.backend_module())
         return GlobalModel(components)
 
@@ -231,11 +228,11 @@ class Algorithm(ABC):
     def make_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
         """A client's optimiser for one round (fresh each round: a virtual client keeps no
         optimiser state between its rounds, which are many rounds apart)."""
-        t = self.scenario.training
+        t = self.run.training
         return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
 
     def make_server_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-        t, s = self.scenario.training, self.scenario.server
+        t, s = self.run.training, self.run.server
         return torch.optim.SGD(params, lr=s.lr if s.lr is not None else t.lr,
                                momentum=s.momentum if s.momentum is not None else t.momentum,
                                weight_decay=t.weight_decay)
@@ -259,8 +256,9 @@ class Algorithm(ABC):
         return ClientModels(arch, extractor, head, shared=global_model, client_id=client_id)
 
     def personal_share(self, part: str) -> float:
-        """The personal share (lambda) of a client part: 0 = the global weights only."""
-        return float(getattr(self.config.personal, part))
+        """The personal share (lambda) of a client part: 0 = the global weights only (the base
+        class keeps nothing personal; SplitGP and its kin read algorithm.personal)."""
+        return 0.0
 
     def _personalise(self, shared: StateDict, personal: PersonalState | None,
                      part: str) -> StateDict:
@@ -319,9 +317,9 @@ class Algorithm(ABC):
         """What a client keeps between rounds: the parts with a personal share (cloned)."""
         state = {}
         if self.personal_share("extractor") > 0:
-            state["extractor"] = _clone(models.extractor.state_dict())
+            state["extractor"] = clone_state(models.extractor.state_dict())
         if models.head is not None and self.personal_share("head") > 0:
-            state["head"] = _clone(models.head.state_dict())
+            state["head"] = clone_state(models.head.state_dict())
         return state
 
     def server_for_inference(self, global_model: GlobalModel) -> nn.Module | None:
@@ -349,14 +347,3 @@ class Algorithm(ABC):
         if server is None:
             return None
         return server(roundtrip(models.extractor(x), codec))
-
-
-def fresh_state(module: nn.Module) -> StateDict:
-    for layer in module.modules():
-        if hasattr(layer, "reset_parameters") and layer is not module:
-            layer.reset_parameters()
-    return _clone(module.state_dict())
-
-
-def _clone(state: StateDict) -> StateDict:
-    return {k: v.detach().clone() for k, v in state.items()}

@@ -4,29 +4,25 @@ answers on the device (no server at inference)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from torch import nn
 
-from harmony_sim.aggregation import StateDict
 from harmony_sim.algorithms.base import (
     Algorithm,
     ClientModels,
     GlobalModel,
-    ModelContext,
     PersonalState,
 )
+from harmony_sim.algorithms.context import RunContext
 from harmony_sim.algorithms.registry import ALGORITHMS
 from harmony_sim.models import ArchSpec, build_server_backend
-from harmony_sim.scenario.schema import Scenario
+from harmony_sim.scenario.algorithm_configs import FedAvgConfig
 
 
-def common_architecture(scenario: Scenario) -> ArchSpec:
-    """Smallest width and smallest depth over the scenario's tiers (the largest model that fits
-    every client: not wider, not deeper), in the family of the smallest tier's architecture."""
-    from harmony_sim.population import scenario_architectures  # it imports the runtime
-
-    archs = scenario_architectures(scenario)
+def common_architecture(archs: Sequence[ArchSpec]) -> ArchSpec:
+    """Smallest width and smallest depth over the tiers' architectures (the largest model that
+    fits every client: not wider, not deeper), in the family of the smallest one."""
     smallest = min(archs, key=lambda a: (a.width * a.depth, a.width, a.depth))
     return ArchSpec(smallest.family, min(a.width for a in archs), min(a.depth for a in archs))
 
@@ -36,9 +32,9 @@ class FedAvg(Algorithm):
     name = "fedavg"
     uses_server = False  # the 'head' below is the server back end's architecture, on device
 
-    def __init__(self, scenario: Scenario, context: ModelContext) -> None:
-        super().__init__(scenario, context)
-        self.common = common_architecture(scenario)
+    def __init__(self, config: FedAvgConfig, run: RunContext) -> None:
+        super().__init__(config, run)
+        self.common = common_architecture(run.architectures)
 
     def head_module(self, arch: ArchSpec) -> nn.Module:
         c = self.context
@@ -51,10 +47,3 @@ class FedAvg(Algorithm):
     def client_models(self, arch: ArchSpec, global_model: GlobalModel,
                       personal: PersonalState | None, client_id: int = -1) -> ClientModels:
         return super().client_models(self.common, global_model, None, client_id)
-
-    def _personalise(self, shared: StateDict, personal: PersonalState | None,
-                     part: str) -> StateDict:
-        return shared
-
-    def personal_state(self, models: ClientModels) -> PersonalState:
-        return {}  # nothing personal: every client runs the global model

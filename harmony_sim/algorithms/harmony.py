@@ -1,9 +1,10 @@
-"""HARMONY, the project's reconstruction (docs: /work/shared/design/harmony-algorithm.md):
+"""HARMONY, the project's reconstruction (docs/algorithm.md):
 per-family supernets with Reptile aggregation, a first-order (Reptile-style) inner loop, simulated
 extractors drawn from the supernets, server-side InfoNCE alignment with a cross-round queue of
 other clients' features, and private labels over a U-shaped exchange. Ablations are config flags
-(algorithm.meta / contrastive / labels) and registered names harmony_no_meta,
-harmony_no_contrastive, harmony_shared_labels."""
+(algorithm.meta / contrastive / labels / train_simulated) and presets named harmony_no_meta,
+harmony_no_contrastive, harmony_shared_labels and harmony_frozen_simulated
+(scenario/algorithm_configs.py)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,18 @@ import copy
 import math
 from collections.abc import Iterable
 from functools import partial
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from harmony_sim.aggregation import UpdateAccumulator, slice_state
+from harmony_sim.aggregation import UpdateAccumulator, fresh_state, slice_state
 from harmony_sim.algorithms.base import (
-    Algorithm,
     ClientForward,
     ClientModels,
     GlobalModel,
-    ModelContext,
-    fresh_state,
 )
+from harmony_sim.algorithms.context import RunContext
 from harmony_sim.algorithms.contrastive import build_projection, enqueue
 from harmony_sim.algorithms.registry import ALGORITHMS
 from harmony_sim.algorithms.split_protocol import (
@@ -34,34 +32,32 @@ from harmony_sim.algorithms.split_protocol import (
     CutUpload,
     ServerTrainer,
 )
+from harmony_sim.algorithms.splitgp import SplitGP
 from harmony_sim.algorithms.supernet import (
     SUPERNET_PREFIX,
     draw_archs,
     fitting_archs,
     init_supernets,
     reptile_step,
-    scenario_family_maxima,
+    run_family_maxima,
     simulated_extractor,
     supernet_key,
 )
 from harmony_sim.algorithms.vectorised import GroupCall, GroupForward
 from harmony_sim.models import ArchSpec, build_extractor
-from harmony_sim.scenario.schema import Scenario
+from harmony_sim.scenario.algorithm_configs import HARMONY_PRESETS, HarmonyConfig
 from harmony_sim.seeding import numpy_rng, seed_torch, torch_generator
 
 QUEUE = "queue"
 
 
 @ALGORITHMS.register("harmony")
-class Harmony(Algorithm):
+class Harmony(SplitGP):
     name = "harmony"
+    config: HarmonyConfig
 
-    def __init__(self, scenario: Scenario, context: ModelContext,
-                 **overrides: Any) -> None:
-        if overrides:  # ablation variants registered by name
-            scenario = scenario.model_copy(update={
-                "algorithm": scenario.algorithm.model_copy(update=overrides)})
-        super().__init__(scenario, context)
+    def __init__(self, config: HarmonyConfig, run: RunContext) -> None:
+        super().__init__(config, run)
 
     @property
     def contrastive_weight(self) -> float:
@@ -79,8 +75,8 @@ class Harmony(Algorithm):
     def init_global(self, archs: Iterable[ArchSpec]) -> GlobalModel:
         archs = list(archs)
         model = super().init_global(archs)
-        model.components.update(init_supernets(self.scenario, archs, self.extractor_module))
-        seed_torch(self.scenario.seed, "init", PROJECTION)
+        model.components.update(init_supernets(self.run, archs, self.extractor_module))
+        seed_torch(self.run.seed, "init", PROJECTION)
         model.components[PROJECTION] = fresh_state(self.projection_module())
         return model
 
@@ -131,7 +127,7 @@ class Harmony(Algorithm):
         if trainer.new_features and self.config.queue_size > 0:
             # Replica scheme: each client offers its latest features; per_round clients share
             # the queue.
-            share = math.ceil(self.config.queue_size / self.scenario.clients.per_round)
+            share = math.ceil(self.config.queue_size / self.run.per_round)
             updates.collect(QUEUE, torch.cat(trainer.new_features[::-1])[:share].cpu())
 
     # ---- client side ------------------------------------------------------------------------
@@ -142,8 +138,8 @@ class Harmony(Algorithm):
         shared = models.shared
         if shared is None or not self.config.meta or self.config.simulated_extractors == 0:
             return
-        maxima = scenario_family_maxima(self.scenario, [models.arch])
-        seed, cid, rnd = self.scenario.seed, models.client_id, shared.round
+        maxima = run_family_maxima(self.run, [models.arch])
+        seed, cid, rnd = self.run.seed, models.client_id, shared.round
         archs = draw_archs(fitting_archs(models.arch, maxima, self.config.cross_family),
                            self.config.simulated_extractors,
                            numpy_rng(seed, "simulate", cid, rnd))
@@ -227,8 +223,6 @@ def _on(tensor: Tensor | None, device: torch.device) -> Tensor | None:
     return None if tensor is None else tensor.to(device)
 
 
-for _name, _overrides in {"harmony_no_meta": {"meta": False},
-                          "harmony_no_contrastive": {"contrastive": False},
-                          "harmony_shared_labels": {"labels": "shared"},
-                          "harmony_frozen_simulated": {"train_simulated": False}}.items():
-    ALGORITHMS.add(_name, partial(Harmony, **_overrides))  # type: ignore[arg-type]
+for _preset in HARMONY_PRESETS:  # the ablations: HARMONY with one flag fixed by its config
+    if _preset != Harmony.name:
+        ALGORITHMS.add(_preset, Harmony)

@@ -12,6 +12,9 @@ class LocalOnly(Algorithm):
     name = "local"
     uses_server = False
 
+    def personal_share(self, part: str) -> float:
+        return 1.0  # every part is the client's own, round after round
+
     def _personalise(self, shared: StateDict, personal: PersonalState | None,
                      part: str) -> StateDict:
         # The global state is only the common seeded initialisation; a trained client keeps

@@ -1,15 +1,22 @@
-"""SplitGP (Han et al., INFOCOM 2023): personalised extractor + exit head on the device, a shared
-server back end for fallback. Loss gamma * CE(exit) + (1 - gamma) * CE(server); extractors are
-averaged only among clients of the same architecture, then mixed with lambda."""
+"""SplitGP (Han et al., 2023): the base class's hooks are its protocol (extractor and exit head on
+the device, one back end on the server, loss gamma * exit CE + (1 - gamma) * server CE); this
+class adds the personal share of each client part (algorithm.personal)."""
 
 from __future__ import annotations
 
 from harmony_sim.algorithms.base import Algorithm
+from harmony_sim.algorithms.context import RunContext
 from harmony_sim.algorithms.registry import ALGORITHMS
+from harmony_sim.scenario.algorithm_configs import SplitGPConfig
 
 
 @ALGORITHMS.register("splitgp")
 class SplitGP(Algorithm):
-    """The base class's hooks are SplitGP's protocol; this class only names it."""
-
     name = "splitgp"
+    config: SplitGPConfig
+
+    def __init__(self, config: SplitGPConfig, run: RunContext) -> None:
+        super().__init__(config, run)
+
+    def personal_share(self, part: str) -> float:
+        return float(getattr(self.config.personal, part))

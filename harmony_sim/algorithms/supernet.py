@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from harmony_sim.aggregation import StateDict, slice_state
+from harmony_sim.aggregation import StateDict, fresh_state, slice_state
+from harmony_sim.algorithms.context import RunContext
 from harmony_sim.models import ArchSpec, Extractor
-from harmony_sim.scenario.schema import Scenario
 from harmony_sim.seeding import seed_torch
 
 # Widths a simulated extractor may take (besides the client's own).
@@ -26,13 +26,10 @@ def supernet_key(family: str) -> str:
     return f"{SUPERNET_PREFIX}{family}"
 
 
-def scenario_family_maxima(scenario: Scenario, archs: Iterable[ArchSpec] = ()) -> dict[str,
-                                                                                      ArchSpec]:
-    """family_maxima over the scenario's tier architectures (plus `archs`): the same answer in
-    the server and in every pool, whichever clients each hosts."""
-    from harmony_sim.population import scenario_architectures  # it imports the runtime
-
-    return family_maxima([*scenario_architectures(scenario), *archs])
+def run_family_maxima(run: RunContext, archs: Iterable[ArchSpec] = ()) -> dict[str, ArchSpec]:
+    """family_maxima over the run's tier architectures (plus `archs`): the same answer in the
+    server and in every pool, whichever clients each hosts."""
+    return family_maxima([*run.architectures, *archs])
 
 
 def family_maxima(archs: Iterable[ArchSpec]) -> dict[str, ArchSpec]:
@@ -47,15 +44,13 @@ def family_maxima(archs: Iterable[ArchSpec]) -> dict[str, ArchSpec]:
     return maxima
 
 
-def init_supernets(scenario: Scenario, archs: Iterable[ArchSpec],
+def init_supernets(run: RunContext, archs: Iterable[ArchSpec],
                    build: Callable[[ArchSpec], nn.Module]) -> dict[str, StateDict]:
     """Seeded fresh weights of each family's largest member (over the scenario's tiers and
     `archs`), keyed by supernet_key; `build` returns the (cached) extractor module."""
-    from harmony_sim.algorithms.base import fresh_state
-
     states = {}
-    for family, arch in sorted(scenario_family_maxima(scenario, archs).items()):
-        seed_torch(scenario.seed, "init", "supernet", family)
+    for family, arch in sorted(run_family_maxima(run, archs).items()):
+        seed_torch(run.seed, "init", "supernet", family)
         states[supernet_key(family)] = fresh_state(build(arch))
     return states
 

@@ -154,7 +154,7 @@ class VectorisedClients:
                  bytes_per_client: int = 0) -> None:
         self.algorithm, self.device = algorithm, device
         self.members = dict(members)
-        t = algorithm.scenario.training
+        t = algorithm.run.training
         by_key: dict[tuple, list[int]] = {}
         for cid in sorted(members):
             m = members[cid]

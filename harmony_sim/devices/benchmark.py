@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import torch
 
 from harmony_sim.models import ArchSpec
-from harmony_sim.models.cost import ArchCost, CostContext, arch_cost, client_side_module
+from harmony_sim.models.context import ModelContext
+from harmony_sim.models.cost import ArchCost, arch_cost, client_side_module
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def _median_seconds(run, repeats: int) -> float:
     return times[len(times) // 2]
 
 
-def time_architecture(arch: ArchSpec, ctx: CostContext, batch: int, repeats: int = 5,
+def time_architecture(arch: ArchSpec, ctx: ModelContext, batch: int, repeats: int = 5,
                       warmup: int = 2) -> ArchTiming:
     """Time forward (inference batch, no grad) and one SGD training step at `batch`, as the
     client pool runs them (same modules, same optimizer)."""

@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from harmony_sim.devices.profile import DeviceProfile
-from harmony_sim.errors import UserInputError
+from harmony_sim.errors import UserInputError, describe_validation_error
 
 PROFILES_ENV = "HARMONY_SIM_PROFILES"
 
@@ -42,8 +42,6 @@ def available_profiles(directory: Path | None = None) -> list[str]:
 
 def load_profile_file(path: Path) -> DeviceProfile:
     """Validate one profile YAML; any problem is a one-line UserInputError naming the field."""
-    from harmony_sim.scenario.loading import describe_validation_error
-
     try:
         raw = yaml.safe_load(path.read_text())
     except OSError as exc:

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from rich.table import Table
 
+from harmony_sim.console import console
 from harmony_sim.devices.benchmark import (
     ArchTiming,
     achieved_gflops,
@@ -21,7 +22,8 @@ from harmony_sim.devices.hardware import HostInfo, host_info
 from harmony_sim.devices.profile import DeviceProfile
 from harmony_sim.errors import UserInputError
 from harmony_sim.models import FAMILIES, ArchSpec, CutSpec
-from harmony_sim.models.cost import ArchCost, CostContext, arch_cost
+from harmony_sim.models.context import ModelContext
+from harmony_sim.models.cost import ArchCost, arch_cost
 
 # The host's own link is not measured (that needs a server to talk to); a written profile takes
 # Ookla's global fixed-broadband medians (Speedtest Global Index, September 2020: 85.73 Mbps
@@ -54,7 +56,7 @@ def catalogue(families: Sequence[str] | None, widths: Sequence[float],
     return [ArchSpec(f, w, d) for f in names for w in widths for d in depths]
 
 
-def measure_host(archs: Sequence[ArchSpec], ctx: CostContext, batch: int, threads: int,
+def measure_host(archs: Sequence[ArchSpec], ctx: ModelContext, batch: int, threads: int,
                  repeats: int = 5) -> HostMeasurement:
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -150,8 +152,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def profile_command(argv: Sequence[str]) -> int:
-    from harmony_sim.console import console
-
     args = _parser().parse_args(argv)
     for flag, value in [("--batch", args.batch), ("--repeats", args.repeats),
                         ("--threads", args.threads or 1), ("--classes", args.classes)]:
@@ -159,7 +159,7 @@ def profile_command(argv: Sequence[str]) -> int:
             raise UserInputError(f"{flag}: must be at least 1 (got {value})")
     info = host_info()
     threads = args.threads or info.usable_cores
-    ctx = CostContext(tuple(args.input_shape), args.classes, CutSpec(32, 7))  # type: ignore[arg-type]
+    ctx = ModelContext(tuple(args.input_shape), args.classes, CutSpec(32, 7))  # type: ignore[arg-type]
     archs = catalogue(args.families, args.widths, args.depths)
     measurement = measure_host(archs, ctx, args.batch, threads, args.repeats)
     for table in _tables(measurement):

@@ -10,6 +10,7 @@ from itertools import combinations
 import numpy as np
 
 from harmony_sim.evaluation.hybrid import ClientEvaluation, id_ood_accuracies
+from harmony_sim.seeding import numpy_rng
 
 PROBE_SAMPLES = 128
 
@@ -24,8 +25,6 @@ class CutFeatures:
 
 
 def probe_indices(num_test: int, seed: int, samples: int = PROBE_SAMPLES) -> np.ndarray:
-    from harmony_sim.seeding import numpy_rng
-
     rng = numpy_rng(seed, "skew-probe")
     return np.sort(rng.choice(num_test, size=min(samples, num_test), replace=False))
 

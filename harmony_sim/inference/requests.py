@@ -20,6 +20,7 @@ import numpy as np
 
 from harmony_sim.evaluation import ClientEvaluation
 from harmony_sim.network import Link, transfer_time
+from harmony_sim.population import tier_counts
 from harmony_sim.seeding import numpy_rng
 
 
@@ -77,8 +78,6 @@ class RequestOutcome:
 
 
 def sources_per_tier(tiers: Sequence[TierWorkload], sources: int) -> list[int]:
-    from harmony_sim.population import tier_counts
-
     return tier_counts([t.share for t in tiers], sources)
 
 

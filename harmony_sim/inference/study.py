@@ -13,11 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harmony_sim.algorithms import create_algorithm
+from harmony_sim.algorithms.context import RunContext
 from harmony_sim.data import Dataset
 from harmony_sim.devices import DeviceProfile, load_profile
 from harmony_sim.errors import UserInputError
 from harmony_sim.evaluation import ClientEvaluation
-from harmony_sim.inference.codecs import Codec, payload_bytes
 from harmony_sim.inference.costs import backend_flops, device_seconds, host_backend_seconds
 from harmony_sim.inference.requests import (
     RequestOutcome,
@@ -28,6 +29,7 @@ from harmony_sim.inference.requests import (
     simulate,
 )
 from harmony_sim.network import client_link
+from harmony_sim.network.codecs import Codec, payload_bytes
 from harmony_sim.population import assign_tiers, tier_architecture
 from harmony_sim.results import RunDirectory
 from harmony_sim.results.run_directory import (
@@ -102,10 +104,7 @@ def prepare_study(scenario: Scenario, dataset: Dataset, evals: Sequence[ClientEv
     """Per-tier device seconds per request, and the server's seconds per request: `service_s`
     if given, else FLOPs / the server profile's GFLOP/s, else the back end timed on this host;
     divided by inference.server.speedup."""
-    from harmony_sim.algorithms import create_algorithm
-    from harmony_sim.runtime.client_pool import model_context
-
-    algorithm = create_algorithm(scenario, model_context(scenario, dataset))
+    algorithm = create_algorithm(scenario.algorithm, RunContext.of(scenario, dataset))
     cfg = scenario.inference.server
     if service_s is None:
         if cfg.profile is not None:

@@ -11,6 +11,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from harmony_sim.models.architecture import ArchSpec, CutSpec
+from harmony_sim.models.context import ModelContext
+from harmony_sim.models.split_model import build_exit_head, build_extractor
 
 FP32_BYTES = 4
 
@@ -47,16 +49,6 @@ def module_cost(module: nn.Module, input_shape: tuple[int, ...], batch: int = 2)
 
 def cut_bytes_per_sample(cut: CutSpec, bytes_per_value: int = FP32_BYTES) -> int:
     return cut.numel * bytes_per_value
-
-
-@dataclass(frozen=True)
-class CostContext:
-    """What fixes an architecture's cost besides the ArchSpec: input shape, classes, cut, norm."""
-
-    input_shape: tuple[int, int, int]
-    num_classes: int
-    cut: CutSpec
-    norm: str = "group"
 
 
 @dataclass(frozen=True)
@@ -103,16 +95,14 @@ def saved_activation_bytes(module: nn.Module, x: torch.Tensor) -> int:
     return sum(storages.values())
 
 
-def client_side_module(arch: ArchSpec, ctx: CostContext) -> nn.Module:
+def client_side_module(arch: ArchSpec, ctx: ModelContext) -> nn.Module:
     """Extractor followed by the exit head: what a client trains."""
-    from harmony_sim.models.split_model import build_exit_head, build_extractor
-
-    extractor = build_extractor(arch, ctx.input_shape[0], ctx.cut, ctx.norm)  # type: ignore[arg-type]
+    extractor = build_extractor(arch, ctx.in_channels, ctx.cut, ctx.norm)
     return nn.Sequential(extractor, build_exit_head(ctx.cut, ctx.num_classes))
 
 
 @cache
-def arch_cost(arch: ArchSpec, ctx: CostContext, batch: int, momentum: bool = True) -> ArchCost:
+def arch_cost(arch: ArchSpec, ctx: ModelContext, batch: int, momentum: bool = True) -> ArchCost:
     """Params, FLOPs, cut bytes and estimated peak training memory of `arch`'s client side."""
     module = client_side_module(arch, ctx)
     cost = module_cost(module, ctx.input_shape)

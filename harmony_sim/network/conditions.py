@@ -6,7 +6,18 @@ upload and jitter are often not published, so those are stated assumptions."""
 
 from __future__ import annotations
 
-from harmony_sim.network.link import LinkFigures
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LinkFigures:
+    """Bandwidths in Mbit/s, times in ms, loss as a per-packet probability."""
+
+    uplink_mbps: float
+    downlink_mbps: float
+    rtt_ms: float
+    jitter_ms: float = 0.0
+    loss_rate: float = 0.0
 
 NETWORK_CONDITIONS: dict[str, LinkFigures] = {
     # Home/office Wi-Fi on fixed broadband. Ookla Speedtest Global Index (Nov 2017, via

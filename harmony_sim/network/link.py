@@ -8,20 +8,10 @@ from typing import Literal
 
 from harmony_sim.devices import DeviceProfile
 from harmony_sim.errors import UserInputError
+from harmony_sim.network.conditions import NETWORK_CONDITIONS, LinkFigures
 from harmony_sim.scenario.schema import LinkOverride, NetworkConfig
 
 JitterKind = Literal["exponential", "normal", "none"]
-
-
-@dataclass(frozen=True)
-class LinkFigures:
-    """Bandwidths in Mbit/s, times in ms, loss as a per-packet probability."""
-
-    uplink_mbps: float
-    downlink_mbps: float
-    rtt_ms: float
-    jitter_ms: float = 0.0
-    loss_rate: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -63,8 +53,6 @@ def client_link(profile: DeviceProfile, tier: str, condition: str,
                 network: NetworkConfig) -> Link:
     """The link of a client in `tier` on `profile` under a named condition ('profile': its own),
     with the scenario's global then per-tier overrides applied."""
-    from harmony_sim.network.conditions import NETWORK_CONDITIONS
-
     figures = (profile_figures(profile) if condition == "profile"
                else NETWORK_CONDITIONS[condition])
     figures = apply_override(figures, network)

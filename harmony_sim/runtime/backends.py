@@ -25,8 +25,10 @@ from harmony_sim.data import Dataset
 from harmony_sim.errors import RunFailure, UserInputError
 from harmony_sim.evaluation import ClientEvaluation
 from harmony_sim.evaluation.skew import CutFeatures
-from harmony_sim.inference.codecs import Codec
-from harmony_sim.runtime.client_pool import ClientPool, ClientRoundReport, VirtualClient
+from harmony_sim.network.codecs import Codec
+from harmony_sim.population import VirtualClient
+from harmony_sim.round_report import ClientRoundReport
+from harmony_sim.runtime.client_pool import ClientPool
 from harmony_sim.runtime.faults import ActorRestarted, FaultEvent, RoundFaults
 from harmony_sim.runtime.ray_actors import (
     POLL_S,

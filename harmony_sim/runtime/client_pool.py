@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from harmony_sim.aggregation import UpdateAccumulator
-from harmony_sim.algorithms import GlobalModel, ModelContext, create_algorithm
+from harmony_sim.algorithms import GlobalModel, create_algorithm
 from harmony_sim.algorithms.base import ClientForward, ClientModels, PersonalState, TrainStats
+from harmony_sim.algorithms.context import RunContext
 from harmony_sim.algorithms.placement import vectorise_on
 from harmony_sim.algorithms.split_protocol import (
     CutGradient,
@@ -32,53 +33,19 @@ from harmony_sim.algorithms.split_protocol import (
     server_ce_grad,
 )
 from harmony_sim.algorithms.vectorised import VectorisedClients, not_vectorisable
-from harmony_sim.data import ClientData, Dataset
+from harmony_sim.data import Dataset
 from harmony_sim.devices.clock import DeviceClock
 from harmony_sim.evaluation import ClientEvaluation
 from harmony_sim.evaluation.records import Prediction, client_evaluation
 from harmony_sim.evaluation.skew import CutFeatures
-from harmony_sim.inference.codecs import Codec
-from harmony_sim.models import ArchSpec, CutSpec
+from harmony_sim.network.codecs import Codec
+from harmony_sim.population import VirtualClient
+from harmony_sim.round_report import ClientRoundReport, client_round_time
 from harmony_sim.scenario import Scenario
 from harmony_sim.seeding import torch_generator
 
 log = logging.getLogger(__name__)
 EVAL_BATCH = 512
-
-
-@dataclass(frozen=True)
-class VirtualClient:
-    """One simulated client: its data, its architecture and the device it stands for."""
-
-    data: ClientData
-    arch: ArchSpec
-    tier: str = "default"
-    profile: str = "default"
-    threads: int | None = None  # torch threads from the profile (None: the pool's own)
-    time_scale: float = 1.0  # device seconds per host second (host GFLOP/s / device GFLOP/s)
-    memory_bytes: int = 0  # estimated peak training memory (Ray memory request of its pool)
-    seconds_per_sample: float | None = None  # FLOPs clock: device s per training sample
-
-    @property
-    def client_id(self) -> int:
-        return self.data.client_id
-
-
-@dataclass
-class ClientRoundReport:
-    """What one client did in one round (host compute time and bytes over its link)."""
-
-    client_id: int
-    tier: str
-    arch: str
-    samples: int
-    batches: int
-    exit_loss: float
-    server_loss: float
-    uplink_bytes: int
-    downlink_bytes: int
-    compute_s: float
-    device_s: float = 0.0  # simulated device compute time (DeviceClock), client side only
 
 
 @dataclass
@@ -107,12 +74,6 @@ class PoolRoundResult:
     reports: list[ClientRoundReport]
 
 
-def model_context(scenario: Scenario, dataset: Dataset) -> ModelContext:
-    return ModelContext(in_channels=dataset.input_shape[0], num_classes=dataset.num_classes,
-                        cut=CutSpec(scenario.model.cut_channels, scenario.model.cut_size),
-                        norm=scenario.model.norm)
-
-
 class ClientPool:
     """Plain class (a Ray actor via runtime.backends, or used in-process)."""
 
@@ -123,7 +84,8 @@ class ClientPool:
         self.scenario = scenario
         self.dataset = dataset
         self.clients = {c.client_id: c for c in clients}
-        self.algorithm = create_algorithm(scenario, model_context(scenario, dataset))
+        self.algorithm = create_algorithm(scenario.algorithm,
+                                          RunContext.of(scenario, dataset))
         self.personal: dict[int, PersonalState] = {}  # only clients that trained
         self.personal_dtype = getattr(torch, scenario.runtime.personal_dtype)
         self.pending: dict[int, UpdateAccumulator] = {}
@@ -329,8 +291,6 @@ class ClientPool:
         `deadline_s` reports but adds no update. With `hold`, every update is kept per client
         until `commit` names the ones that count. The device keeps its personal weights either
         way."""
-        from harmony_sim.participation import client_round_time  # it imports this module
-
         algorithm, model = self.algorithm, self.round_model
         updates = UpdateAccumulator()
         reports = []

@@ -14,10 +14,12 @@ from torch import Tensor
 
 from harmony_sim.aggregation import UpdateAccumulator
 from harmony_sim.algorithms import GlobalModel, create_algorithm
+from harmony_sim.algorithms.context import RunContext
 from harmony_sim.algorithms.split_protocol import CutUpload, ReceivedMessage
 from harmony_sim.data import Dataset
 from harmony_sim.models import ArchSpec
-from harmony_sim.runtime.client_pool import ClientRoundReport, PoolRoundResult, model_context
+from harmony_sim.round_report import ClientRoundReport
+from harmony_sim.runtime.client_pool import PoolRoundResult
 from harmony_sim.scenario import Scenario
 
 
@@ -36,7 +38,8 @@ class Server:
 
     def __init__(self, scenario: Scenario, dataset: Dataset, archs: Iterable[ArchSpec],
                  record_messages: bool = False) -> None:
-        self.algorithm = create_algorithm(scenario, model_context(scenario, dataset))
+        self.algorithm = create_algorithm(scenario.algorithm,
+                                          RunContext.of(scenario, dataset))
         self.model = self.algorithm.init_global(archs)
         lockstep = scenario.server.training == "lockstep" and self.algorithm.uses_server
         self.trainer = self.algorithm.server_trainer(self.model) if lockstep else None

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from harmony_sim.errors import UserInputError
+from harmony_sim.data import DATASETS
+from harmony_sim.errors import UserInputError, describe_validation_error
+from harmony_sim.models import FAMILIES
+from harmony_sim.scenario.algorithm_configs import DEFAULT_ALGORITHM, switch_algorithm
 from harmony_sim.scenario.schema import Scenario
+
+log = logging.getLogger(__name__)
 
 
 def load_scenario(path: str | Path | None, overrides: list[str] | None = None) -> Scenario:
@@ -52,8 +58,25 @@ def load_scenario(path: str | Path | None, overrides: list[str] | None = None) -
                                  f"(data, model, clients, ...), got {type(loaded).__name__}")
         raw = loaded
     for override in overrides or []:
-        apply_override(raw, override)
+        if override.partition("=")[0].strip() == "algorithm.name":
+            switch_to(raw, override)
+        else:
+            apply_override(raw, override)
     return scenario_from_dict(raw, source)
+
+
+def switch_to(raw: dict[str, Any], override: str) -> None:
+    """`--set algorithm.name=X`: the section becomes X's, keeping the knobs X has too (gamma,
+    personal, ...) and dropping the others, with a line in the log saying which."""
+    section = raw.get("algorithm") or {}
+    if not isinstance(section, dict):
+        raise UserInputError(f"--set {override!r}: 'algorithm' is a value, not a section")
+    section = {"name": DEFAULT_ALGORITHM, **section}
+    name = str(yaml.safe_load(override.partition("=")[2]))
+    raw["algorithm"], dropped = switch_algorithm(section, name)
+    if dropped and name != section["name"]:
+        log.info("algorithm.name=%s: left out the knobs it does not have: %s", name,
+                 ", ".join(dropped))
 
 
 def apply_override(raw: dict[str, Any], override: str) -> None:
@@ -105,44 +128,11 @@ def scenario_from_dict(raw: dict[str, Any], source: str = "<dict>") -> Scenario:
     return scenario
 
 
-def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> str:
-    """First error as 'field.path: what is wrong (got X); allowed ...', plus a count of others."""
-    errors = exc.errors()
-    first = errors[0]
-    loc = [str(p) for p in first["loc"]]
-    path = ".".join(loc) or "(top level)"
-    if first["type"] == "extra_forbidden":
-        allowed = _allowed_fields(model, loc[:-1])
-        message = f"{path}: unknown field; allowed here: {', '.join(allowed)}"
-    else:
-        got = first.get("input")
-        shown = "" if isinstance(got, dict) else f" (got {got!r})"
-        message = f"{path}: {first['msg'].removeprefix('Value error, ')}{shown}"
-    if len(errors) > 1:
-        message += f" [and {len(errors) - 1} more problem(s)]"
-    return message
-
-
-def _allowed_fields(model: type[BaseModel], loc: list[str]) -> list[str]:
-    for part in loc:
-        field = model.model_fields.get(part)
-        annotation = getattr(field, "annotation", None) if field else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
-        model = annotation
-    return [f.alias or name for name, f in model.model_fields.items()]
-
-
 def check_registered_names(scenario: Scenario, source: str) -> None:
-    """Names that refer to registries (dataset, model family, algorithm) must exist."""
-    # Imported here: the registries pull in torch, which plain schema checks do not need.
-    from harmony_sim.algorithms import ALGORITHMS
-    from harmony_sim.data import DATASETS
-    from harmony_sim.models import FAMILIES
-
+    """Names that refer to registries (dataset, model family) must exist (algorithm names are
+    the schema's own: one config section per algorithm)."""
     named = [("data.dataset", scenario.data.dataset, DATASETS),
-             ("model.family", scenario.model.family, FAMILIES),
-             ("algorithm.name", scenario.algorithm.name, ALGORITHMS)]
+             ("model.family", scenario.model.family, FAMILIES)]
     for i, tier in enumerate(scenario.clients.tiers):
         if tier.arch is not None:
             named.append((f"clients.tiers.{i}.arch.family", tier.arch.family, FAMILIES))

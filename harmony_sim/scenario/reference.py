@@ -24,7 +24,8 @@ Generated from `harmony_sim/scenario/schema.py` by `python -m harmony_sim.scenar
 
 def _type_name(annotation: object) -> str:
     text = str(annotation).replace("typing.", "").replace("pathlib.", "")
-    for prefix in ("harmony_sim.scenario.schema.", "<class '", "'>"):
+    for prefix in ("harmony_sim.scenario.schema.", "harmony_sim.scenario.algorithm_configs.",
+                   "<class '", "'>"):
         text = text.replace(prefix, "")
     return text.replace("|", "\\|")
 
@@ -43,34 +44,44 @@ def _default(info: FieldInfo) -> str:
     return json.dumps(value)
 
 
-def _nested_model(annotation: object) -> type[BaseModel] | None:
-    candidates = [annotation, *typing.get_args(annotation)]
-    for candidate in candidates:
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-        for inner in typing.get_args(candidate):
-            if isinstance(inner, type) and issubclass(inner, BaseModel):
-                return inner
-    return None
+def _nested_models(annotation: object) -> list[type[BaseModel]]:
+    """The section models a field holds: one, or every member of a discriminated union."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _nested_models(arg)]
 
 
-def _section(model: type[BaseModel], path: str, lines: list[str]) -> None:
-    lines += ["", f"## `{path}`" if path else "## top level", ""]
+def _tags(model: type[BaseModel]) -> list[str]:
+    return list(typing.get_args(model.model_fields["name"].annotation))
+
+
+def _section(model: type[BaseModel], path: str, lines: list[str], title: str = "",
+             done: set[tuple[type[BaseModel], str]] | None = None) -> None:
+    done = set() if done is None else done
+    if (model, path) in done and not title:  # algorithm.personal, shared by several algorithms
+        return
+    done.add((model, path))
+    lines += ["", title or (f"## `{path}`" if path else "## top level"), ""]
     if model.__doc__:
         lines += [" ".join(model.__doc__.split()), ""]
     lines += ["| field | type | default | meaning |", "| --- | --- | --- | --- |"]
-    nested = []
+    nested: list[tuple[type[BaseModel], str, str]] = []
     for name, info in model.model_fields.items():
         key = info.alias or name
-        child = _nested_model(info.annotation)
+        children = _nested_models(info.annotation)
+        child_path = f"{path}.{key}" if path else key
         description = (info.description or "").replace("|", "\\|")
-        if child is not None:
-            nested.append((child, f"{path}.{key}" if path else key))
-            description = description or f"see `{nested[-1][1]}`"
-        lines.append(f"| `{key}` | `{_type_name(info.annotation)}` | `{_default(info)}` "
-                     f"| {description} |")
-    for child, child_path in nested:
-        _section(child, child_path, lines)
+        type_name = _type_name(info.annotation)
+        if len(children) > 1:  # a section per algorithm, chosen by its name
+            type_name = "section chosen by `name`"
+            nested += [(c, child_path, f"## `{child_path}` with name: "
+                        + ", ".join(f"`{tag}`" for tag in _tags(c))) for c in children]
+        elif children:
+            nested.append((children[0], child_path, ""))
+            description = description or f"see `{child_path}`"
+        lines.append(f"| `{key}` | `{type_name}` | `{_default(info)}` | {description} |")
+    for child, child_path, title in nested:
+        _section(child, child_path, lines, title, done)
 
 
 def scenario_reference() -> str:

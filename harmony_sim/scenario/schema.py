@@ -5,16 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from harmony_sim.scenario.algorithm_configs import (
+    DEFAULT_ALGORITHM,
+    AlgorithmConfig,
+    SplitGPConfig,
+)
+from harmony_sim.scenario.section import StrictModel
 
 # Exit rules (harmony_sim/evaluation/exit_rules.py implements each).
 ExitRule = Literal["entropy", "confidence", "energy", "mahalanobis"]
-
-
-class StrictModel(BaseModel):
-    """Base for every section: unknown keys are errors, values are checked on assignment too."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+DeviceChoice = Literal["auto", "cpu", "cuda"]  # runtime.device
 
 
 class DataConfig(StrictModel):
@@ -141,72 +143,6 @@ class TrainingConfig(StrictModel):
     weight_decay: float = Field(0.0, ge=0.0)
 
 
-class PersonalConfig(StrictModel):
-    """Which client parts are personal, and how much: after a round a client keeps
-    share * its own weights + (1 - share) * the global (aggregated) ones, per part. The default
-    is the regime hybrid SFL exists for: a personal exit head for the client's own classes and a
-    shared extractor trained by every client, so the server back end can answer any class."""
-
-    head: float = Field(1.0, ge=0.0, le=1.0, description="personal share of the exit head "
-                        "(1: fully personal; a mostly global head answers OOD classes itself and "
-                        "fallback cannot help)")
-    extractor: float = Field(0.0, ge=0.0, le=1.0, description="personal share of the extractor "
-                             "(0: the architecture's global extractor; SplitGP's paper: 0.2)")
-
-
-class AlgorithmConfig(StrictModel):
-    """The training algorithm and its knobs (see docs in harmony_sim.algorithms)."""
-
-    name: str = Field("splitgp", description="registered algorithm name")
-    gamma: float = Field(0.5, ge=0.0, le=1.0, description="weight of the exit loss; the server "
-                         "CE has 1 - gamma")
-    personal: PersonalConfig = Field(default_factory=PersonalConfig,
-                                     description="personal share (lambda) per client part")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _lambda_moved(cls, data: object) -> object:
-        if isinstance(data, dict) and ("lambda" in data or "lam" in data):
-            raise ValueError("algorithm.lambda was replaced by a personal share per part: set "
-                             "algorithm.personal.head and algorithm.personal.extractor (SplitGP's "
-                             "original mixing: both 0.2)")
-        return data
-
-    # HARMONY (harmony_sim/algorithms/harmony.py); the project's reconstruction, every knob here.
-    meta: bool = Field(True, description="harmony: meta-learning inner loop + simulated "
-                       "extractors (false: ablation 'meta off')")
-    contrastive: bool = Field(True, description="harmony: server-side InfoNCE alignment "
-                              "(false: ablation 'contrastive off', same as beta=0)")
-    labels: Literal["private", "shared"] = Field(
-        "private", description="harmony: private = the server returns logits and receives "
-        "dL/dlogits (labels stay on the device); shared = SplitGP's cut+labels protocol")
-    inner_steps: int = Field(1, ge=0, le=50, description="harmony: inner SGD steps on the exit "
-                             "loss over the support half of each batch")
-    inner_lr: float = Field(0.05, gt=0.0, le=10.0, description="harmony: inner-loop step size")
-    meta_lr: float = Field(1.0, gt=0.0, le=1.0, description="harmony: Reptile step of each "
-                           "supernet towards the mean of its trained slices (1: plain average)")
-    simulated_extractors: int = Field(2, ge=0, le=16, description="harmony: extractors drawn "
-                                      "from the supernets per client and round")
-    param_noise_std: float = Field(0.01, ge=0.0, description="harmony: Gaussian noise std added "
-                                   "to a simulated extractor's weights")
-    train_simulated: bool = Field(True, description="harmony: the simulated extractors train "
-                                  "too (the server's gradient on their views flows back into "
-                                  "them) and their updates join their family's supernet, so "
-                                  "every family learns every client's classes")
-    simulated_weight: float = Field(1.0, ge=0.0, le=10.0, description="harmony: weight of a "
-                                    "simulated extractor's update relative to the client's own "
-                                    "(train_simulated)")
-    cross_family: bool = Field(True, description="harmony: simulated extractors may come from "
-                               "another family's supernet")
-    tau: float = Field(0.1, gt=0.0, le=10.0, description="harmony: InfoNCE temperature")
-    beta: float = Field(0.1, ge=0.0, le=100.0, description="harmony: weight of the contrastive "
-                        "loss")
-    queue_size: int = Field(256, ge=0, le=1_000_000, description="harmony: negatives kept by the "
-                            "server across rounds (MoCo-style queue of other clients' features)")
-    projection_dim: int = Field(64, ge=2, le=4096, description="harmony: embedding size of the "
-                                "server's projection head g")
-
-
 class ServerConfig(StrictModel):
     """How the server back end trains. lockstep: one back end in the server actor; at every
     local step it takes all participants' cut tensors together, takes one optimiser step on the
@@ -271,7 +207,7 @@ class RuntimeConfig(StrictModel):
     max_actor_restarts: int = Field(3, ge=0, le=100, description="how often Ray restarts each "
                                     "pool and server actor over the run (0: never; a death "
                                     "then stops the run)")
-    device: Literal["auto", "cpu", "cuda"] = Field(
+    device: DeviceChoice = Field(
         "auto", description="where pools and the server actor train: auto = cuda when torch "
         "sees a GPU in that process, else cpu")
     vectorise: Literal["auto", "on", "off"] = Field(
@@ -413,7 +349,9 @@ class Scenario(StrictModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     clients: ClientsConfig = Field(default_factory=ClientsConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
-    algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
+    algorithm: AlgorithmConfig = Field(default_factory=SplitGPConfig, description="the training "
+                                       "algorithm and its own knobs, keyed by name (see "
+                                       "`algorithm (<name>)` below)")
     server: ServerConfig = Field(default_factory=ServerConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
@@ -421,3 +359,11 @@ class Scenario(StrictModel):
     output: OutputConfig = Field(default_factory=OutputConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
+
+    @field_validator("algorithm", mode="before")
+    @classmethod
+    def _default_algorithm_name(cls, value: object) -> object:
+        # The section is chosen by name; a section without one is the default algorithm's.
+        if isinstance(value, dict) and "name" not in value:
+            return {**value, "name": DEFAULT_ALGORITHM}
+        return value

@@ -64,7 +64,7 @@ def test_algorithm_trains_two_rounds(tiny_scenario, name: str) -> None:
         assert changed
     evals = runtime.evaluate(list(range(6)))
     assert len(evals) == 6
-    algo = ALGORITHMS.get(name)(scenario, runtime.pools[0].algorithm.context)
+    algo = ALGORITHMS.get(name)(scenario.algorithm, runtime.pools[0].algorithm.run)
     assert (evals[0].server_pred is None) == (not algo.uses_server)
     assert (evals[0].exit_pred is None) == (not algo.has_exit)
 

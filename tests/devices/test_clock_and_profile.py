@@ -109,8 +109,9 @@ def test_flops_clock_charges_the_cost_model_deterministically(
         tiny_scenario: Callable[..., Scenario]) -> None:
     from harmony_sim.data import load_dataset
     from harmony_sim.devices import load_profile
+    from harmony_sim.models.context import ModelContext
     from harmony_sim.models.cost import arch_cost
-    from harmony_sim.population import cost_context, plan_population
+    from harmony_sim.population import plan_population
     from harmony_sim.runtime import LocalRuntime
 
     scenario = tiny_scenario(clients={
@@ -118,8 +119,8 @@ def test_flops_clock_charges_the_cost_model_deterministically(
         "tiers": [{"name": "pi", "share": 1, "profile": "raspberry_pi_4"}]})
     dataset = load_dataset(scenario.data, scenario.seed)
     population = plan_population(scenario, dataset)
-    cost = arch_cost(population.clients[0].arch, cost_context(scenario, dataset),
-                     scenario.training.batch_size)
+    context = ModelContext.of(scenario.model, dataset.input_shape, dataset.num_classes)
+    cost = arch_cost(population.clients[0].arch, context, scenario.training.batch_size)
     per_sample = cost.train_flops / (load_profile("raspberry_pi_4").compute_gflops * 1e9)
     runs = [LocalRuntime(scenario, dataset, population.clients).run_round(1, [0, 1, 2, 3])
             for _ in range(2)]

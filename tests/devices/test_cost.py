@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from harmony_sim.models import ArchSpec, CutSpec
+from harmony_sim.models.context import ModelContext
 from harmony_sim.models.cost import (
-    CostContext,
     arch_cost,
     module_cost,
     saved_activation_bytes,
@@ -41,7 +41,7 @@ def test_saved_activations_match_a_hand_count() -> None:
 
 
 def test_arch_cost_peak_memory_adds_up_and_grows_with_batch() -> None:
-    ctx = CostContext((1, 8, 8), 10, CutSpec(16, 2))
+    ctx = ModelContext((1, 8, 8), 10, CutSpec(16, 2))
     small = arch_cost(ArchSpec("plain_cnn", 0.5, 1), ctx, 8)
     big = arch_cost(ArchSpec("plain_cnn", 0.5, 1), ctx, 32)
     assert small.peak_train_bytes == 3 * small.param_bytes + small.activation_bytes + 8 * 64 * 4

@@ -14,12 +14,13 @@ from harmony_sim.devices import load_profile
 from harmony_sim.devices.fitting import Candidate, family_preference, largest_fit
 from harmony_sim.errors import UserInputError
 from harmony_sim.models import ArchSpec, CutSpec
-from harmony_sim.models.cost import CostContext, arch_cost
+from harmony_sim.models.context import ModelContext
+from harmony_sim.models.cost import arch_cost
 from harmony_sim.population import plan_population
 from harmony_sim.scenario import Scenario
 from tests.conftest import tiny_scenario_dict
 
-CTX = CostContext((1, 8, 8), 10, CutSpec(16, 2))
+CTX = ModelContext((1, 8, 8), 10, CutSpec(16, 2))
 WIDTHS = (0.25, 0.5, 1.0, 2.0)
 DEPTHS = (1, 2, 3)
 

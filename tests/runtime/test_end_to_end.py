@@ -14,7 +14,7 @@ from harmony_sim.results.run_directory import (
     SCENARIO_FILE,
     SUMMARY_FILE,
 )
-from harmony_sim.scenario import load_scenario
+from harmony_sim.scenario.loading import load_scenario
 from harmony_sim.simulation import run_simulation
 
 

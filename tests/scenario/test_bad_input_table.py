@@ -11,7 +11,7 @@ import yaml
 
 from harmony_sim.cli import main
 from harmony_sim.results.checkpoint import CHECKPOINT_FILE, Checkpoint, write_checkpoint
-from harmony_sim.scenario import scenario_from_dict
+from harmony_sim.scenario.loading import scenario_from_dict
 from tests.conftest import tiny_scenario_dict
 
 Args = Callable[[Path], list[str]]

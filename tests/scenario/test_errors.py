@@ -11,7 +11,8 @@ import yaml
 
 from harmony_sim.cli import main
 from harmony_sim.errors import UserInputError
-from harmony_sim.scenario import Scenario, load_scenario
+from harmony_sim.scenario import Scenario
+from harmony_sim.scenario.loading import load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harmony_sim.inference.codecs import INT8_SIDE_BYTES, payload_bytes, roundtrip
 from harmony_sim.models.architecture import CutSpec
 from harmony_sim.models.cost import cut_bytes_per_sample
+from harmony_sim.network.codecs import INT8_SIDE_BYTES, payload_bytes, roundtrip
 
 
 @pytest.mark.parametrize("cut", [CutSpec(32, 7), CutSpec(16, 2), CutSpec(64, 14)])
