@@ -1,4 +1,5 @@
-"""Console output: a progress bar over rounds with live accuracy, and the closing summary table."""
+"""Console output: a progress bar over rounds with live accuracy, and the closing tables
+(accuracy, participation, latency study)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,29 @@ def print_participation(per_tier: Mapping[str, Mapping[str, int]]) -> None:
     for tier, counts in per_tier.items():
         table.add_row(tier, *(str(counts.get(c, 0)) for c in columns))
     console.print(table)
+
+
+def print_latency_table(summary: Mapping[str, Any]) -> None:
+    """The headline figures as one console table."""
+    rows = summary["headline"]
+    title = (f"fallback inference ({rows[0]['codec']}, threshold {rows[0]['threshold']:g}; "
+             f"server {summary['workers']} x {summary['service_ms']:.3g} ms)") if rows else ""
+    columns = ("condition", "tier", "p50_ms", "p95_ms", "p99_ms", "fallback_rate", "accuracy")
+    tables = [(title, columns, rows)]
+    if "slo" in summary:
+        codec = summary["slo"][0]["codec"]
+        tables.append((f"SLO p95 <= {summary['slo'][0]['slo_p95_ms']:g} ms ({codec}): "
+                       "threshold picked per tier", ("condition", "tier", "threshold", "met",
+                                                     "p95_ms", "fallback_rate", "accuracy"),
+                       [r for r in summary["slo"] if r["codec"] == codec]))
+    for caption, names, content in tables:
+        table = Table(title=caption)
+        for name in names:
+            table.add_column(name, justify="left" if name in ("condition", "tier") else "right")
+        for r in content:
+            table.add_row(*(f"{r[c]:.3g}" if isinstance(r.get(c), float) else str(r.get(c, "-"))
+                            for c in names))
+        console.print(table)
 
 
 def _fmt(value: Any) -> str:

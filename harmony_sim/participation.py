@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from harmony_sim.devices import load_profile
+from harmony_sim.devices import resolve_profile
 from harmony_sim.errors import UserInputError
 from harmony_sim.round_report import ClientRoundReport, client_round_time
 from harmony_sim.scenario import Scenario
@@ -59,7 +59,7 @@ def tier_availability(scenario: Scenario) -> dict[str, float]:
         if fixed is not None:
             result[tier.name] = fixed
         elif tier.profile is not None:
-            result[tier.name] = load_profile(tier.profile).availability
+            result[tier.name] = resolve_profile(tier.profile).availability
         else:
             result[tier.name] = 1.0
     return result

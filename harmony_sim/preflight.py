@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from harmony_sim.devices import resolve_profile
 from harmony_sim.errors import UserInputError
-from harmony_sim.inference.study import load_inference_profiles
+from harmony_sim.inference.profiles import load_inference_profiles
 from harmony_sim.participation import read_trace
 from harmony_sim.runtime.backends import check_reachable
 from harmony_sim.scenario import Scenario

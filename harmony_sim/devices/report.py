@@ -1,5 +1,5 @@
-"""Report the chosen architectures per tier: a rich table on the console, architectures.csv and
-the excluded clients (with their reasons) in summary.json."""
+"""The chosen architectures per tier: a rich table on the console, and the rows of
+architectures.csv and summary.json (excluded tiers with their reasons)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,9 @@ from rich.table import Table
 
 from harmony_sim.console import console
 from harmony_sim.devices.fitting import MB
-from harmony_sim.results import RunDirectory
-from harmony_sim.results.run_directory import SUMMARY_FILE
 
 if TYPE_CHECKING:
-    from harmony_sim.population import Population, TierPlan
+    from harmony_sim.population import TierPlan
 
 ARCHITECTURES_FILE = "architectures.csv"
 ARCHITECTURE_COLUMNS = ("tier", "profile", "clients", "how", "arch", "params",
@@ -66,14 +64,3 @@ def print_architectures(tiers: Sequence[TierPlan], host_gflops: float | None) ->
     console.print(table)
     for line in reasons:
         console.print(line)
-
-
-def write_architectures(run_dir: RunDirectory, population: Population,
-                        summary: dict[str, Any]) -> None:
-    """architectures.csv, and the tiers + excluded clients added to summary.json."""
-    rows = tier_rows(population.tiers)
-    run_dir.write_table(ARCHITECTURES_FILE, ARCHITECTURE_COLUMNS, rows)
-    summary["architectures"] = rows
-    summary["excluded_clients"] = population.excluded
-    summary["host_gflops"] = population.host_gflops
-    run_dir.write_json(SUMMARY_FILE, summary)

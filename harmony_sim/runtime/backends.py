@@ -302,6 +302,7 @@ class RayRuntime(Runtime):
             address = scenario.runtime.address
             if address:
                 check_reachable(address)
+            began = time.perf_counter()
             try:
                 ray.init(address=address, num_cpus=None if address else os.cpu_count(),
                          include_dashboard=False, logging_level=logging.WARNING,
@@ -310,6 +311,9 @@ class RayRuntime(Runtime):
                 raise UserInputError(f"runtime.address: cannot reach a Ray cluster at "
                                      f"{address!r} ({exc}); check the address or drop it to "
                                      "start a local instance") from None
+            log.info("ray: %s in %.1f s", f"joined {address}" if address else
+                     f"started a local instance ({os.cpu_count()} CPUs)",
+                     time.perf_counter() - began)
         threads = scenario.runtime.threads_per_actor
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
         num_pools = scenario.runtime.pool_actors or max(1, min(MAX_DEFAULT_POOLS,
@@ -342,8 +346,10 @@ class RayRuntime(Runtime):
         self._watch = ActorWatch([*self.pools, self.server])
         quiet_recovered_errors()
         self._take_snapshot()
-        log.info("ray runtime: %d pool actors x %d threads, %.3g GPU each", num_pools, threads,
-                 gpus)
+        sizes = [len(h) for h in hosted]
+        log.info("ray: %d pool actors x %d threads (%d-%d clients each), %.3g GPU per actor, "
+                 "server actor; placed on %d node(s)", num_pools, threads, min(sizes),
+                 max(sizes), gpus, len({n for n in self.pool_nodes() if n}))
 
     # ---- recovery from actors that die --------------------------------------------------
     def _restarts(self) -> int:

@@ -169,7 +169,10 @@ class EvaluationConfig(StrictModel):
                                   "server when its exit rule's score is above this share of the "
                                   "client's own training samples' scores (1: only samples outside "
                                   "the training range)")
-    every: int = Field(0, ge=0, description="evaluate every N rounds (0: round 0 and last only)")
+    every: int | None = Field(None, ge=0, description="evaluate every N rounds, so the progress "
+                              "bar, metrics.jsonl and the accuracy plot show the learning curve "
+                              "(0: round 0 and the last round only; null: about 10 evaluations "
+                              "over the run, every ceil(rounds / 10) rounds)")
     max_clients: int | None = Field(None, ge=1, description="evaluate at most this many clients "
                                      "(seeded sample); null: all")
 
@@ -240,7 +243,11 @@ class OutputConfig(StrictModel):
     """Where results go."""
 
     dir: Path = Field(Path("results"), description="parent folder of run directories")
-    plots: bool = True
+    plots: bool = Field(True, description="PNG plots at the end of the run (matplotlib)")
+    tensorboard: bool = Field(True, description="TensorBoard event files in <run>/tensorboard "
+                              "as rounds finish, overall and per tier (needs the optional "
+                              "extra: pip install -e .[tensorboard]; without it the run says "
+                              "so once and goes on)")
     checkpoint_every: int = Field(10, ge=0, description="write checkpoint.pt every N rounds, "
                                   "after the last round and at Ctrl-C, so `--resume DIR` can "
                                   "continue the run (0: no checkpoints)")

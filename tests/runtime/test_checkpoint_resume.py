@@ -24,7 +24,8 @@ from harmony_sim.results.run_directory import METRICS_FILE, SUMMARY_FILE
 from harmony_sim.simulation import run_simulation
 from tests.conftest import tiny_scenario_dict
 
-TIMING = {"wall_s", "compute_s", "device_s", "device_max_s", "round_time_s", "checkpoint_s"}
+TIMING = {"wall_s", "compute_s", "device_s", "device_max_s", "round_time_s", "checkpoint_s",
+          "eval_s"}
 
 
 def metrics(run: Path) -> list[dict[str, Any]]:
