@@ -281,7 +281,8 @@ def run_inference_study(scenario: Scenario, dataset: Dataset, evals: Sequence[Cl
         "device_ms": {t.name: t.device_s * 1e3 for t in setup.tiers},
         "headline": headline_rows(scenario, study)}
     if scenario.output.plots:
-        plot_latency_pareto(study, run_dir)
+        plot_latency_pareto(study, run_dir, f"{scenario.name}: {scenario.algorithm.name}, "
+                            "accuracy against fallback latency per tier")
         inf = scenario.inference
         threshold = headline_rows(scenario, study)[0]["threshold"]
         sources = study_sources(setup, scenario)
