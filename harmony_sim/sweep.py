@@ -87,9 +87,9 @@ def run_grid(scenario_path: Path | None, overrides: Sequence[str], points: Seque
     RunDirectory.create(out)  # refuses a folder that already holds files
     scenarios = [_point_scenario(scenario_path, overrides, point) for point in points]
     if jobs > 1 and any(s.runtime.backend != "local" for s in scenarios):
-        raise UserInputError(f"--jobs {jobs}: parallel runs each run in their own process "
-                             "in-process; add --set runtime.backend=local, or use --jobs 1 to "
-                             "run them one after another on Ray")
+        raise UserInputError(f"--jobs {jobs}: parallel runs each use the in-process runtime "
+                             "in a process of their own; add --set runtime.backend=local, or "
+                             "use --jobs 1 to run them one after another on Ray")
     folders = [out / point.name for point in points]
     started = time.perf_counter()
     if jobs == 1:
