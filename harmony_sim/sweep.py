@@ -100,8 +100,8 @@ def run_grid(scenario_path: Path | None, overrides: Sequence[str], points: Seque
         # spawn, not fork: a forked child inherits torch's thread pools mid-state.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            for folder in pool.map(_run_in_process, scenarios, folders):
-                log.info("sweep run finished: %s", Path(folder).name)
+            for finished in pool.map(_run_in_process, scenarios, folders):
+                log.info("sweep run finished: %s", Path(finished).name)
     console.print(f"sweep: {len(folders)} runs in {time.perf_counter() - started:.0f} s "
                   f"under {out}")
     return folders

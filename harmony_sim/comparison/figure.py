@@ -29,7 +29,7 @@ def plot_comparison(table: Sequence[Mapping[str, Any]], by: Sequence[str],
                     columns: Sequence[str], path: Path, title: str) -> None:
     labels = [group_label(entry, by) for entry in table]
     colour_values = list(dict.fromkeys(str(entry[by[0]]) for entry in table))
-    palette = cycle(plt.get_cmap("tab10").colors)
+    palette = cycle(plt.rcParams["axes.prop_cycle"].by_key()["color"])  # tab10 by default
     colours = dict(zip(colour_values, palette, strict=False))
     ncols = min(PANEL_COLUMNS, len(columns))
     nrows = math.ceil(len(columns) / ncols)
