@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from sklearn.datasets import load_digits as sk_digits
+from sklearn.model_selection import train_test_split
 
 from harmony_sim.errors import UserInputError
 from harmony_sim.registry import Registry
@@ -52,8 +54,6 @@ def _standardise(x: np.ndarray) -> np.ndarray:
 def _split_held_out(name: str, x: np.ndarray, y: np.ndarray, test_fraction: float,
                     seed: int) -> Dataset:
     """Stratified train/test split for datasets that ship without a test split."""
-    from sklearn.model_selection import train_test_split
-
     x = _standardise(x)
     train_x, test_x, train_y, test_y = train_test_split(
         x, y, test_size=test_fraction, stratify=y, random_state=seed)
@@ -64,8 +64,6 @@ def _split_held_out(name: str, x: np.ndarray, y: np.ndarray, test_fraction: floa
 @DATASETS.register("digits")
 def load_digits(config: DataConfig, seed: int) -> Dataset:
     """scikit-learn's 1,797 8x8 handwritten digits (ships with scikit-learn)."""
-    from sklearn.datasets import load_digits as sk_digits
-
     bunch = sk_digits()
     x = bunch.data.reshape(-1, 1, 8, 8)
     return _split_held_out("digits", x, bunch.target, config.test_fraction, seed)

@@ -28,7 +28,8 @@ class LatencyFiles(RunOutput):
             out.write_table(LATENCY_SLO_FILE, SLO_COLUMNS, result.slo)
         if not scenario.output.plots:
             return
-        plot_latency_pareto(result.study, out)
+        plot_latency_pareto(result.study, out, f"{scenario.name}: {scenario.algorithm.name}, "
+                            "accuracy against fallback latency per tier")
         codec = scenario.inference.codecs[0]
         plot_latency_cdf(result.headline_outcomes, [t.name for t in result.setup.tiers],
                          f"latency CDF per tier ({codec}, threshold "

@@ -33,6 +33,11 @@ SERVER_LOAD_PLOT = "server_load.png"
 LATENCY_CDF_PLOT = "latency_cdf.png"
 
 
+def resolved_yaml(scenario: Scenario) -> str:
+    """The scenario with every default filled in, as YAML that loads back into it."""
+    return yaml.safe_dump(scenario.model_dump(mode="json", by_alias=True), sort_keys=False)
+
+
 def default_run_path(scenario: Scenario) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return scenario.output.dir / f"{scenario.name}-{stamp}"
@@ -83,8 +88,7 @@ class RunDirectory:
         return self.ensure() / name
 
     def write_scenario(self, scenario: Scenario) -> None:
-        resolved = scenario.model_dump(mode="json", by_alias=True)
-        self._write_atomic(SCENARIO_FILE, yaml.safe_dump(resolved, sort_keys=False))
+        self._write_atomic(SCENARIO_FILE, resolved_yaml(scenario))
 
     def append_metrics(self, row: Mapping[str, Any]) -> None:
         """One JSON object per line, flushed at once so a crash keeps every finished round."""
