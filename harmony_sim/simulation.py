@@ -55,8 +55,7 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
     can fail on bad input (profiles, dataset, trace, Ray address) is loaded before the first
     file is written."""
     started = time.perf_counter()
-    with _step("inference profiles"):
-        inference_profiles = load_inference_profiles(scenario)  # a bad profile fails here
+    inference_profiles = load_inference_profiles(scenario)  # a bad profile fails here
     with _step(f"data: {scenario.data.dataset}") as note:
         dataset = load_dataset(scenario.data, scenario.seed)
         note(f"{len(dataset.train_y)} train / {len(dataset.test_y)} test samples, "
