@@ -166,3 +166,17 @@ def test_trained_simulated_extractors_teach_other_families(tiny_scenario,
             1, plain)
         assert (sum(r.downlink_bytes for r in reports)
                 > sum(r.downlink_bytes for r in frozen_reports))
+
+
+def test_local_clients_keep_their_extractor_between_rounds(tiny_scenario) -> None:
+    """Local-only: every part is personal, so a client's second round starts from its own
+    trained extractor, not from the shared initialisation."""
+    runtime, _ = run_rounds(mixed(tiny_scenario, "local"), rounds=1)
+    pool = runtime.pools[0]
+    cid = sorted(pool.personal)[0]
+    assert set(pool.personal[cid]) == {"extractor", "head"}
+    client = pool.clients[cid]
+    models = pool.algorithm.client_models(client.arch, runtime.global_model(),
+                                          pool._personal(cid), cid)
+    for name, value in models.extractor.state_dict().items():
+        torch.testing.assert_close(value, pool.personal[cid]["extractor"][name])
