@@ -20,6 +20,7 @@ CHANGEABLE = ("training.rounds", "evaluation.every", "runtime.backend", "runtime
               "runtime.pool_actors", "runtime.threads_per_actor", "runtime.gpus_per_actor",
               "runtime.on_actor_failure", "runtime.max_actor_restarts", "output.", "inference.",
               "network.")
+CHANGEABLE_TEXT = ", ".join(f"{f}*" if f.endswith(".") else f for f in CHANGEABLE)
 
 
 def prepare_resume(directory: Path, overrides: Sequence[str]) -> tuple[Scenario, Checkpoint]:
@@ -41,8 +42,7 @@ def prepare_resume(directory: Path, overrides: Sequence[str]) -> tuple[Scenario,
         if not any(path == f or (f.endswith(".") and path.startswith(f)) for f in CHANGEABLE):
             raise UserInputError(f"--set {path}: cannot change on --resume (the rounds so far "
                                  "were trained with the checkpoint's value); a resumed run may "
-                                 "change training.rounds, evaluation.every, runtime.*, "
-                                 "output.*, inference.*, network.*; start a new run instead")
+                                 f"change {CHANGEABLE_TEXT}; start a new run instead")
     done, rounds = checkpoint.round, scenario.training.rounds
     if rounds < done:
         raise UserInputError(f"--set training.rounds={rounds}: the checkpoint is after round "

@@ -1,7 +1,7 @@
 """The callback interface between the round loop and what a run writes or shows.
 
-The loop calls `run_started` once (after round 0's evaluation is known, or on resume with the
-rounds already recorded), `round_finished` with each round's metrics row (round 0 included), and
+The loop calls `run_started` once before round 0's evaluation (on resume: with the rounds already
+recorded), `round_finished` with each round's metrics row (round 0 included), and
 `run_finished` with everything the run produced; `close` always, also when the run fails. An
 output overrides the hooks it needs; adding one is one module and a line in default_outputs."""
 
