@@ -74,12 +74,6 @@ def tier_architecture(scenario: Scenario, tier: TierConfig | None) -> ArchSpec:
     return ArchSpec(arch.family, arch.width, arch.depth)
 
 
-def scenario_architectures(scenario: Scenario) -> list[ArchSpec]:
-    """Every architecture the scenario's tiers name (the `model` section's without tiers)."""
-    tiers = scenario.clients.tiers or [None]
-    return sorted({tier_architecture(scenario, t) for t in tiers})
-
-
 def build_clients(scenario: Scenario, dataset: Dataset) -> list[VirtualClient]:
     """Partition the data, then give every client its tier and architecture (excluded tiers'
     clients left out)."""

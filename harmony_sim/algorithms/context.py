@@ -3,12 +3,12 @@ built once from the scenario, so algorithms never see (or depend on) the whole S
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from harmony_sim.data import Dataset
 from harmony_sim.models import ArchSpec
 from harmony_sim.models.context import ModelContext
-from harmony_sim.population import scenario_architectures
 from harmony_sim.scenario.schema import DeviceChoice, Scenario, ServerConfig, TrainingConfig
 
 
@@ -19,12 +19,14 @@ class RunContext:
     training: TrainingConfig
     server: ServerConfig
     device: DeviceChoice  # runtime.device: auto | cpu | cuda
-    architectures: tuple[ArchSpec, ...]  # every tier's architecture, the same in every process
+    architectures: tuple[ArchSpec, ...]  # every architecture in use: the same in every process
     per_round: int  # participants per round
 
     @classmethod
-    def of(cls, scenario: Scenario, dataset: Dataset) -> RunContext:
+    def of(cls, scenario: Scenario, dataset: Dataset,
+           architectures: Iterable[ArchSpec]) -> RunContext:
+        """`architectures`: those of every client (as fitted), not only a pool's own."""
         return cls(scenario.seed,
                    ModelContext.of(scenario.model, dataset.input_shape, dataset.num_classes),
                    scenario.training, scenario.server, scenario.runtime.device,
-                   tuple(scenario_architectures(scenario)), scenario.clients.per_round)
+                   tuple(sorted(set(architectures))), scenario.clients.per_round)

@@ -50,7 +50,8 @@ def prepare_study(scenario: Scenario, dataset: Dataset, evals: Sequence[ClientEv
     """Per-tier device seconds per request, and the server's seconds per request: `service_s`
     if given, else FLOPs / the server profile's GFLOP/s, else the back end timed on this host;
     divided by inference.server.speedup."""
-    algorithm = create_algorithm(scenario.algorithm, RunContext.of(scenario, dataset))
+    algorithm = create_algorithm(scenario.algorithm,
+                                 RunContext.of(scenario, dataset, tier_archs.values()))
     cfg = scenario.inference.server
     if service_s is None:
         if cfg.profile is not None:

@@ -265,9 +265,11 @@ class LocalRuntime(Runtime):
                  record_server_messages: bool = False) -> None:
         super().__init__(clients, scenario.runtime.pool_actors or 1)
         threads = scenario.runtime.threads_per_actor
-        self.pools = [ClientPool(scenario, dataset, hosted, threads, record_server_messages)
+        archs = {c.arch for c in clients}
+        self.pools = [ClientPool(scenario, dataset, hosted, threads, record_server_messages,
+                                 architectures=archs)
                       for hosted in self.hosted_by_pool()]
-        self.server = Server(scenario, dataset, {c.arch for c in clients},
+        self.server = Server(scenario, dataset, archs,
                              record_server_messages)
         self.protocol = self.server.protocol()
         self._take_snapshot()
@@ -335,7 +337,7 @@ class RayRuntime(Runtime):
         self.pools = [pool_cls.options(num_cpus=threads, num_gpus=gpus,
                                        scheduling_strategy="SPREAD", **restarts,
                                        **pool_memory(hosted[i]))
-                      .remote(scenario, self._shipped[i], threads)
+                      .remote(scenario, self._shipped[i], threads, {c.arch for c in clients})
                       for i in range(num_pools)]
         # The server takes no CPU slot so pools can use every core: in lockstep it computes
         # while the pools wait for its answer, and otherwise it only merges sums.

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +38,7 @@ from harmony_sim.devices.clock import DeviceClock
 from harmony_sim.evaluation import ClientEvaluation
 from harmony_sim.evaluation.records import Prediction, client_evaluation
 from harmony_sim.evaluation.skew import CutFeatures
+from harmony_sim.models import ArchSpec
 from harmony_sim.network.codecs import Codec
 from harmony_sim.population import VirtualClient
 from harmony_sim.round_report import ClientRoundReport, client_round_time
@@ -78,14 +79,16 @@ class ClientPool:
     """Plain class (a Ray actor via runtime.backends, or used in-process)."""
 
     def __init__(self, scenario: Scenario, dataset: Dataset, clients: Sequence[VirtualClient],
-                 threads: int = 1, record_server_messages: bool = False) -> None:
+                 threads: int = 1, record_server_messages: bool = False,
+                 architectures: Iterable[ArchSpec] | None = None) -> None:
         torch.set_num_threads(threads)
         self.threads = threads
         self.scenario = scenario
         self.dataset = dataset
         self.clients = {c.client_id: c for c in clients}
         self.algorithm = create_algorithm(scenario.algorithm,
-                                          RunContext.of(scenario, dataset))
+                                          RunContext.of(
+            scenario, dataset, architectures or {c.arch for c in clients}))
         self.personal: dict[int, PersonalState] = {}  # only clients that trained
         self.personal_dtype = getattr(torch, scenario.runtime.personal_dtype)
         self.pending: dict[int, UpdateAccumulator] = {}

@@ -23,11 +23,12 @@ class RayPool(ClientPool):
     crashed pool its constructor finds them in the object store (ray-project/ray#53727: store-
     held constructor arguments can otherwise be gone by then)."""
 
-    def __init__(self, scenario: Scenario, shipped: list[Any], threads: int = 1) -> None:
+    def __init__(self, scenario: Scenario, shipped: list[Any], threads: int = 1,
+                 architectures: Any = None) -> None:
         import ray
 
         dataset, clients = ray.get(shipped)
-        super().__init__(scenario, dataset, clients, threads)
+        super().__init__(scenario, dataset, clients, threads, architectures=architectures)
 
 
 class RayServer(Server):

@@ -39,7 +39,7 @@ class Server:
     def __init__(self, scenario: Scenario, dataset: Dataset, archs: Iterable[ArchSpec],
                  record_messages: bool = False) -> None:
         self.algorithm = create_algorithm(scenario.algorithm,
-                                          RunContext.of(scenario, dataset))
+                                          RunContext.of(scenario, dataset, archs))
         self.model = self.algorithm.init_global(archs)
         lockstep = scenario.server.training == "lockstep" and self.algorithm.uses_server
         self.trainer = self.algorithm.server_trainer(self.model) if lockstep else None
