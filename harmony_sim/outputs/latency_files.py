@@ -32,7 +32,8 @@ class LatencyFiles(RunOutput):
                             "accuracy against fallback latency per tier")
         codec = scenario.inference.codecs[0]
         plot_latency_cdf(result.headline_outcomes, [t.name for t in result.setup.tiers],
-                         f"latency CDF per tier ({codec}, threshold "
-                         f"{result.headline_threshold:g})", out)
+                         f"{scenario.name}: {scenario.algorithm.name}, latency CDF per tier "
+                         f"({codec}, exit threshold {result.headline_threshold:g}; the step: "
+                         "answers on the device)", out)
         if result.load:
             plot_server_load(result.load, result.setup.server, scenario, out)
