@@ -57,7 +57,7 @@ class Stack:
 
     def call(self, params: Params, x: Tensor) -> Tensor:
         """The template with each row's weights on that row's inputs: x is (rows, batch, ...)."""
-        if self.grouped is not None and x.dim() == 5:
+        if self.grouped is not None:
             return self.grouped(params, x)
         return vmap(lambda p, xi: functional_call(self.template, p, (xi,)))(params, x)
 

@@ -1,5 +1,6 @@
 """A pool's round participants trained as stacks: clients whose models share one structure step
-together, one vmapped call per (structure, batch size) and step, one SGD step for all.
+together, one stacked call per (structure, batch size) and step (grouped.py on CPU, vmap where
+a structure has no grouped form or on cuda), one SGD step for all.
 
 Per step, the clients with a batch left are grouped by model structure and batch size (a
 ragged last batch, clients that finished: they simply fall into another group or none); each
@@ -17,9 +18,9 @@ from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
-from torch.func import functional_call, vmap
 from torch.nn import functional as F
 
+from harmony_sim.algorithms.grouped import grouped_twin
 from harmony_sim.algorithms.placement import group_limit
 from harmony_sim.algorithms.split_protocol import CutUpload
 from harmony_sim.algorithms.stacking import Params, Stack, StackedSGD, sgd_rows, structure_key
@@ -65,10 +66,9 @@ class GroupCall:
         """Each client's mean CE of its exit head on its cut: (clients,)."""
         head = self.structure.head
         assert head is not None
-
-        def one(p: Params, c: Tensor, yi: Tensor) -> Tensor:
-            return F.cross_entropy(functional_call(head.template, p, (c,)), yi)
-        return vmap(one)(self.params["head"], cut, y)
+        logits = head.call(self.params["head"], cut)
+        return F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none") \
+            .view(y.shape).mean(1)
 
     def adapt(self, x: Tensor, y: Tensor, steps: int, lr: float) -> None:
         """Inner loop: `steps` plain SGD steps of every client on its own exit loss."""
@@ -143,6 +143,10 @@ def not_vectorisable(algorithm: Algorithm, models: ClientModels) -> str | None:
         return "simulated extractors that train are not stacked yet"
     if any(True for m in modules for _ in m.buffers()):
         return "modules with buffers (BatchNorm running statistics) are trained in turn"
+    if algorithm.scenario.runtime.vectorise == "auto" and algorithm.device.type == "cpu":
+        why = grouped_twin(models.extractor)
+        if isinstance(why, str):  # vmap on CPU is slower than the clients in turn
+            return f"runtime.vectorise auto on CPU stacks only grouped structures ({why})"
     return None
 
 
@@ -276,7 +280,12 @@ def plain_group_forward(call: GroupCall, x: Tensor, y: Tensor) -> GroupForward:
     return GroupForward(cut, exit_loss, cut.detach(), 1, y, y.shape[1])
 
 
-def _log_once(message: str) -> None:
+def warn_in_turn(reason: str) -> None:
+    """Say once per process why a pool trains its clients in turn (not every round)."""
+    _log_once(f"clients trained in turn: {reason}", logging.WARNING)
+
+
+def _log_once(message: str, level: int = logging.INFO) -> None:
     if message not in _logged:
         _logged.add(message)
-        log.info(message)
+        log.log(level, message)

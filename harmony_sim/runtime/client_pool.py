@@ -31,7 +31,11 @@ from harmony_sim.algorithms.split_protocol import (
     TrafficCounter,
     server_ce_grad,
 )
-from harmony_sim.algorithms.vectorised import VectorisedClients, not_vectorisable
+from harmony_sim.algorithms.vectorised import (
+    VectorisedClients,
+    not_vectorisable,
+    warn_in_turn,
+)
 from harmony_sim.data import ClientData, Dataset
 from harmony_sim.devices.clock import DeviceClock
 from harmony_sim.evaluation import ClientEvaluation
@@ -209,7 +213,7 @@ class ClientPool:
                     self.scenario.runtime.max_group,
                     max(s.client.memory_bytes for s in training))
             else:
-                log.warning("clients trained in turn: %s", reason)
+                warn_in_turn(reason)
         if self.vectorised is None and device.type != "cpu":
             for session in training:
                 session.models.to(device)

@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 import torch
 
-from harmony_sim.algorithms import ALGORITHMS
+from harmony_sim.algorithms import ALGORITHMS, stacking, vectorised
+from harmony_sim.algorithms.grouped import grouped_twin
 from harmony_sim.algorithms.vectorised import VectorisedClients
 from harmony_sim.data import load_dataset
+from harmony_sim.models import ArchSpec, CutSpec, build_exit_head, build_extractor
 from harmony_sim.population import build_clients
 from harmony_sim.runtime import LocalRuntime
 from tests.algorithms.test_algorithms import MIXED_TIERS
@@ -101,8 +103,11 @@ def test_vectorised_harmony_replicas_chunked(tiny_scenario) -> None:
                          runtime={"max_group": 1}, algorithm={"train_simulated": False})
 
 
-def test_harmony_with_trained_simulated_extractors_trains_in_turn(tiny_scenario, caplog) -> None:
-    """Not stacked yet: the pool says so and the result is the sequential one."""
+def test_harmony_with_trained_simulated_extractors_trains_in_turn(tiny_scenario, caplog,
+                                                                  monkeypatch) -> None:
+    """Not stacked yet: the pool says so (once a process) and the result is the sequential
+    one."""
+    monkeypatch.setattr(vectorised, "_logged", set())
     seq, _ = train(scenario_with(tiny_scenario, "off", "harmony"))
     with caplog.at_level("WARNING"):
         vec, _ = train(scenario_with(tiny_scenario, "on", "harmony"))
@@ -110,6 +115,61 @@ def test_harmony_with_trained_simulated_extractors_trains_in_turn(tiny_scenario,
     for key, state in seq.global_model().components.items():
         for name, value in state.items():
             torch.testing.assert_close(vec.global_model().components[key][name], value)
+
+
+@pytest.mark.parametrize(("family", "width", "depth"), [("plain_cnn", 0.5, 2), ("resnet", 0.5, 2),
+                                                      ("mobilenet", 0.5, 2)])
+@pytest.mark.parametrize("norm", ["group", "none"])
+def test_grouped_twin_equals_vmap(family: str, width: float, depth: int, norm: str) -> None:
+    """The grouped form (CPU) of every family's trunk and of the exit head: vmap's outputs and
+    gradients."""
+    torch.manual_seed(0)
+    cut = CutSpec(16, 4)
+    for build in (lambda: build_extractor(ArchSpec(family, width, depth), 3, cut, norm),
+                  lambda: build_exit_head(cut, 10)):
+        stack = stacking.Stack([build() for _ in range(3)], torch.device("cpu"))
+        assert stack.grouped is not None, stack.not_grouped
+        x = torch.randn(3, 5, 3, 16, 16) if stack.grouped.wide else torch.randn(3, 5, 16, 4, 4)
+        outputs = []
+        for grouped in (stack.grouped, None):
+            stack.grouped = grouped
+            leaves = stack.rows(torch.arange(3), requires_grad=True)
+            out = stack.call(leaves, x)
+            out.square().sum().backward()
+            outputs.append((out, [leaf.grad for leaf in leaves.values()]))
+        (a, grads_a), (b, grads_b) = outputs
+        torch.testing.assert_close(a, b, **TOL)
+        for ga, gb in zip(grads_a, grads_b, strict=True):
+            torch.testing.assert_close(ga, gb, **TOL)
+
+
+def test_grouped_twin_says_why_not() -> None:
+    assert grouped_twin(build_extractor(ArchSpec("plain_cnn", 0.5, 1), 3, CutSpec(16, 4),
+                                        "batch")) == "modules with buffers"
+    conv_then_linear = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(),
+                                           torch.nn.Linear(4, 2))
+    assert "Flatten has no grouped form" in grouped_twin(conv_then_linear)
+
+
+def test_vectorised_with_vmap_equals_clients_in_turn(tiny_scenario, monkeypatch) -> None:
+    """Structures without a grouped form (and cuda) take vmap: the same training too."""
+    monkeypatch.setattr(stacking, "grouped_twin", lambda module: "forced vmap")
+    assert_same_training(tiny_scenario, "splitgp")
+
+
+def test_auto_stacks_grouped_structures_on_cpu(tiny_scenario) -> None:
+    """runtime.vectorise auto on CPU: stacked where the structure has a grouped form, in turn
+    otherwise (BatchNorm's running statistics)."""
+    calls = []
+    forward = VectorisedClients.forward
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(VectorisedClients, "forward",
+                      lambda self, batches: calls.append(len(batches)) or forward(self, batches))
+        train(scenario_with(tiny_scenario, "auto", "splitgp"), rounds=1)
+        assert calls
+        calls.clear()
+        train(scenario_with(tiny_scenario, "auto", "splitgp", model={"norm": "batch"}), rounds=1)
+        assert not calls
 
 
 def test_vectorised_harmony_over_ray_actors(ray_session, tiny_scenario) -> None:  # noqa: ANN001
