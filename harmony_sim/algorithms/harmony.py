@@ -208,9 +208,12 @@ class Harmony(Algorithm):
             x, y = x[:, half:], y[:, half:]
         cut = call.extractor(x)
         exit_loss = call.exit_loss(cut, y)
-        simulated = call.simulated(x)
-        views = cut.detach() if simulated is None else torch.cat([cut.detach(), simulated], 1)
-        return GroupForward(cut, exit_loss, views, 1 + call.structure.slots, y, samples)
+        train = self.config.train_simulated
+        simulated = call.simulated(x, train)
+        views = cut.detach() if simulated is None else \
+            torch.cat([cut.detach(), simulated.detach()], 1)
+        return GroupForward(cut, exit_loss, views, 1 + call.structure.slots, y, samples,
+                            simulated if train else None)
 
     def _adapt(self, models: ClientModels, x: Tensor, y: Tensor) -> None:
         """Inner loop: plain SGD steps on the exit loss (learn to personalise)."""

@@ -43,17 +43,20 @@ class GroupForward:
     view_count: int
     labels: Tensor
     samples: int
+    simulated: Tensor | None = None  # the simulated views with their graph, when they train
 
 
 @dataclass
 class GroupCall:
-    """One stacked call: its clients (rows of the round's stacks) and their weights as leaves."""
+    """One stacked call: its clients (rows of the round's stacks) and their weights as leaves
+    (per part, the rows of that part's stack: `rows`)."""
 
     structure: ClientStructure
     cids: list[int]
     idx: Tensor
     params: dict[str, Params]
     forward: GroupForward | None = None
+    rows: dict[str, Tensor] = field(default_factory=dict)
 
     def extractor(self, x: Tensor) -> Tensor:
         return self.structure.extractor.call(self.params["extractor"], x)
@@ -78,23 +81,28 @@ class GroupCall:
             grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
             sgd_rows(leaves, grads, lr)
 
-    @torch.no_grad()
-    def simulated(self, x: Tensor) -> Tensor | None:
+    def simulated(self, x: Tensor, train: bool = False) -> Tensor | None:
         """Every client's simulated extractors' cuts of its own inputs, in its slot order:
-        (clients, slots * batch, ...); None without simulated extractors."""
+        (clients, slots * batch, ...); None without simulated extractors. With `train`, with
+        the graph to their rows (stepped in `VectorisedClients.backward`)."""
         slots = self.structure.slots
         if slots == 0:
             return None
         position = {cid: i for i, cid in enumerate(self.cids)}
         out: Tensor | None = None
-        for sim in self.structure.simulated:
+        for part, sim in zip(simulated_parts(self.structure), self.structure.simulated,
+                             strict=True):
             chosen = [r for r, (cid, _) in enumerate(sim.owners) if cid in position]
             if not chosen:
                 continue
             g = torch.tensor([position[sim.owners[r][0]] for r in chosen], device=x.device)
             j = torch.tensor([sim.owners[r][1] for r in chosen], device=x.device)
             rows = torch.tensor(chosen, device=x.device)
-            cuts = sim.stack.call(sim.stack.rows(rows), x[g])
+            leaves = sim.stack.rows(rows, train)
+            if train:
+                self.params[part], self.rows[part] = leaves, rows
+            with torch.set_grad_enabled(train):
+                cuts = sim.stack.call(leaves, x[g])
             if out is None:
                 out = cuts.new_empty((len(self.cids), slots, *cuts.shape[1:]))
             out[g, j] = cuts
@@ -139,8 +147,6 @@ def not_vectorisable(algorithm: Algorithm, models: ClientModels) -> str | None:
             kind.group_forward is Algorithm.group_forward:
         return f"{algorithm.name} has its own client_forward and no group_forward"
     modules = [models.extractor, *([models.head] if models.head else []), *models.simulated]
-    if models.simulated_start:  # HARMONY's trained simulated extractors (train_simulated)
-        return "simulated extractors that train are not stacked yet"
     if any(True for m in modules for _ in m.buffers()):
         return "modules with buffers (BatchNorm running statistics) are trained in turn"
     if algorithm.scenario.runtime.vectorise == "auto" and algorithm.device.type == "cpu":
@@ -177,6 +183,11 @@ class VectorisedClients:
                 {part: StackedSGD(s, t.lr, t.momentum, t.weight_decay)
                  for part, s in stacks.items()}, limit)
             self._stack_simulated(structure, models)
+            if models[0].simulated_start:  # HARMONY's simulated extractors train: their rows
+                for part, sim in zip(simulated_parts(structure), structure.simulated,
+                                     strict=True):
+                    structure.optimizers[part] = StackedSGD(sim.stack, t.lr, t.momentum,
+                                                            t.weight_decay)
             if limit < len(cids):
                 why = "runtime.max_group" if max_group else "free memory, CPU cache"
                 _log_once(f"vectorised: {len(cids)} clients of one architecture in calls of at "
@@ -219,7 +230,8 @@ class VectorisedClients:
                 params = {"extractor": structure.extractor.rows(idx, True)}
                 if structure.head is not None:
                     params["head"] = structure.head.rows(idx, True)
-                call = GroupCall(structure, chunk, idx, params)
+                call = GroupCall(structure, chunk, idx, params,
+                                 rows={part: idx for part in params})
                 x = torch.stack([batches[c][0] for c in chunk]).to(self.device)
                 y = torch.stack([batches[c][1] for c in chunk]).to(self.device)
                 out = call.forward = algorithm.group_forward(call, x, y)
@@ -228,16 +240,18 @@ class VectorisedClients:
                     upload = None
                     if algorithm.uses_server:
                         upload = CutUpload(cid, out.views[i], out.view_count,
-                                           None if algorithm.private_labels else out.labels[i])
+                                           None if algorithm.private_labels else out.labels[i],
+                                           view_grads=out.simulated is not None)
                     found[cid] = ClientForward(
                         out.cut[i], None if out.exit_loss is None else out.exit_loss[i], upload,
                         out.labels[i], out.samples)
         return found
 
-    def backward(self, cut_grads: Mapping[int, Tensor | None]) -> dict[int, float]:
-        """Each group's loss (exit CE weight times exit CE plus the cut surrogate, summed over
-        its clients: each row's gradient is its client's own), one SGD step; each client's
-        exit loss."""
+    def backward(self, cut_grads: Mapping[int, Tensor | None],
+                 simulated_grads: Mapping[int, Tensor | None] | None = None) -> dict[int, float]:
+        """Each group's loss (exit CE weight times exit CE plus the cut surrogate, and the
+        simulated views' one where they train, summed over its clients: each row's gradient is
+        its client's own), one SGD step; each client's exit loss."""
         weight = self.algorithm.exit_loss_weight
         exit_losses: dict[int, float] = {}
         for call in self.calls:
@@ -253,10 +267,15 @@ class VectorisedClients:
                 loss = loss + (out.cut * torch.stack([
                     torch.zeros_like(out.cut[0]) if g is None else g.to(self.device)
                     for g in grads])).sum()
+            sim_grads = [(simulated_grads or {}).get(cid) for cid in call.cids]
+            if out.simulated is not None and any(g is not None for g in sim_grads):
+                loss = loss + (out.simulated * torch.stack([
+                    torch.zeros_like(out.simulated[0]) if g is None else g.to(self.device)
+                    for g in sim_grads])).sum()
             if loss.requires_grad:
                 loss.backward()
                 for part, leaves in call.params.items():
-                    call.structure.optimizers[part].step(call.idx, leaves)
+                    call.structure.optimizers[part].step(call.rows[part], leaves)
         self.calls = []
         return exit_losses
 
@@ -271,6 +290,14 @@ class VectorisedClients:
             structure.extractor.load_into([m.extractor for m in models])
             if structure.head is not None:
                 structure.head.load_into([m.head for m in models if m.head])
+            for sim in structure.simulated:
+                sim.stack.load_into([self.members[cid].simulated[slot]
+                                     for cid, slot in sim.owners])
+
+
+def simulated_parts(structure: ClientStructure) -> list[str]:
+    """The optimiser keys of a structure's simulated stacks."""
+    return [f"simulated/{i}" for i in range(len(structure.simulated))]
 
 
 def plain_group_forward(call: GroupCall, x: Tensor, y: Tensor) -> GroupForward:

@@ -269,7 +269,8 @@ class ClientPool:
         if self.vectorised is not None and stepping:
             started = time.perf_counter()
             exit_losses = self.vectorised.backward(
-                {cid: None if (a := answers.get(cid)) is None else a.grad for cid in stepping})
+                {cid: None if (a := answers.get(cid)) is None else a.grad for cid in stepping},
+                {cid: a.simulated for cid in stepping if (a := answers.get(cid)) is not None})
             share = (time.perf_counter() - started) / len(stepping)
         for cid, session in stepping.items():
             forward = session.forward

@@ -85,9 +85,8 @@ def assert_same_training(tiny_scenario, algo: str, **sections: Any) -> list[Any]
 
 @pytest.mark.parametrize("name", ALGORITHMS.names())
 def test_vectorised_equals_clients_in_turn(tiny_scenario, name: str) -> None:
-    # HARMONY's simulated extractors stack only while they are frozen (see the test below).
-    frozen = {"algorithm": {"train_simulated": False}} if name.startswith("harmony") else {}
-    reports = assert_same_training(tiny_scenario, name, **frozen)
+    # HARMONY's simulated extractors train here (harmony_frozen_simulated: they do not).
+    reports = assert_same_training(tiny_scenario, name)
     # The scenario exercises ragged data: clients take different numbers of batches.
     assert len({r.batches for r in reports[0]}) > 1 or len({r.samples for r in reports[0]}) > 1
 
@@ -100,21 +99,7 @@ def test_vectorised_momentum_weight_decay_and_chunks(tiny_scenario) -> None:
 
 def test_vectorised_harmony_replicas_chunked(tiny_scenario) -> None:
     assert_same_training(tiny_scenario, "harmony", server={"training": "replicas"},
-                         runtime={"max_group": 1}, algorithm={"train_simulated": False})
-
-
-def test_harmony_with_trained_simulated_extractors_trains_in_turn(tiny_scenario, caplog,
-                                                                  monkeypatch) -> None:
-    """Not stacked yet: the pool says so (once a process) and the result is the sequential
-    one."""
-    monkeypatch.setattr(vectorised, "_logged", set())
-    seq, _ = train(scenario_with(tiny_scenario, "off", "harmony"))
-    with caplog.at_level("WARNING"):
-        vec, _ = train(scenario_with(tiny_scenario, "on", "harmony"))
-    assert "simulated extractors that train are not stacked yet" in caplog.text
-    for key, state in seq.global_model().components.items():
-        for name, value in state.items():
-            torch.testing.assert_close(vec.global_model().components[key][name], value)
+                         runtime={"max_group": 1})
 
 
 @pytest.mark.parametrize(("family", "width", "depth"), [("plain_cnn", 0.5, 2), ("resnet", 0.5, 2),
@@ -157,9 +142,10 @@ def test_vectorised_with_vmap_equals_clients_in_turn(tiny_scenario, monkeypatch)
     assert_same_training(tiny_scenario, "splitgp")
 
 
-def test_auto_stacks_grouped_structures_on_cpu(tiny_scenario) -> None:
+def test_auto_stacks_grouped_structures_on_cpu(tiny_scenario, caplog, monkeypatch) -> None:
     """runtime.vectorise auto on CPU: stacked where the structure has a grouped form, in turn
-    otherwise (BatchNorm's running statistics)."""
+    otherwise (BatchNorm's running statistics), said once a process."""
+    monkeypatch.setattr(vectorised, "_logged", set())
     calls = []
     forward = VectorisedClients.forward
     with pytest.MonkeyPatch.context() as patch:
@@ -168,8 +154,10 @@ def test_auto_stacks_grouped_structures_on_cpu(tiny_scenario) -> None:
         train(scenario_with(tiny_scenario, "auto", "splitgp"), rounds=1)
         assert calls
         calls.clear()
-        train(scenario_with(tiny_scenario, "auto", "splitgp", model={"norm": "batch"}), rounds=1)
+        with caplog.at_level("WARNING"):
+            train(scenario_with(tiny_scenario, "auto", "splitgp", model={"norm": "batch"}))
         assert not calls
+        assert caplog.text.count("clients trained in turn: modules with buffers") == 1
 
 
 def test_vectorised_harmony_over_ray_actors(ray_session, tiny_scenario) -> None:  # noqa: ANN001
