@@ -136,8 +136,10 @@ class ClientStructure:
         return torch.tensor([row[c] for c in cids], device=device)
 
 
-def not_vectorisable(algorithm: Algorithm, models: ClientModels) -> str | None:
-    """Why this client's step cannot run stacked (None: it can)."""
+def not_vectorisable(algorithm: Algorithm, models: ClientModels,
+                     auto: bool = False) -> str | None:
+    """Why this client's step cannot or (`auto`: runtime.vectorise auto) should not run
+    stacked (None: it can)."""
     from harmony_sim.algorithms.base import Algorithm
 
     kind = type(algorithm)
@@ -149,7 +151,7 @@ def not_vectorisable(algorithm: Algorithm, models: ClientModels) -> str | None:
     modules = [models.extractor, *([models.head] if models.head else []), *models.simulated]
     if any(True for m in modules for _ in m.buffers()):
         return "modules with buffers (BatchNorm running statistics) are trained in turn"
-    if algorithm.scenario.runtime.vectorise == "auto" and algorithm.device.type == "cpu":
+    if auto and algorithm.device.type == "cpu":
         why = grouped_twin(models.extractor)
         if isinstance(why, str):  # vmap on CPU is slower than the clients in turn
             return f"runtime.vectorise auto on CPU stacks only grouped structures ({why})"

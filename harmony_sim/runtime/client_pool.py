@@ -206,7 +206,8 @@ class ClientPool:
         training = [s for s in self.sessions.values() if s.batches]
         self.vectorised: VectorisedClients | None = None
         if training and vectorise_on(self.scenario.runtime.vectorise, device):
-            reason = not_vectorisable(algorithm, training[0].models)
+            reason = not_vectorisable(algorithm, training[0].models,
+                                      self.scenario.runtime.vectorise == "auto")
             if reason is None:
                 self.vectorised = VectorisedClients(
                     algorithm, {s.client.client_id: s.models for s in training}, device,
