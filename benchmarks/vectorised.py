@@ -3,17 +3,21 @@
 one, on the GPU, for 10 / 100 / 1,000 participants of one architecture.
 
     PYTHONPATH=. python benchmarks/vectorised.py [--participants 10 100 1000] [--samples 512]
-        [--batch-size 32] [--algorithm splitgp] [--devices cpu cuda] [--threads N]
+        [--max-samples 64000] [--batch-size 32] [--algorithm splitgp] [--devices cpu cuda]
+        [--threads N]
 
 Each participant holds `--samples` random 1x28x28 images (the quickstart's model: plain_cnn
-width 1 depth 1, cut 32x7x7, GroupNorm) and trains one local epoch; the round runs in-process
-(LocalRuntime: the lockstep server step, begin and end of round included). Prints round seconds
-and training samples per second for each (device, participants, mode), one run each, and the
-vectorised speed-up."""
+width 1 depth 1, cut 32x7x7, GroupNorm) and trains one local epoch; where participants x
+samples would pass `--max-samples` (1,000 participants on CPU), each holds fewer, said in the
+table (the round time then covers fewer steps; samples/s stays comparable). The round runs
+in-process (LocalRuntime: the lockstep server step, begin and end of round included). Prints
+round seconds and training samples per second for each (device, participants, mode), one run
+each, and the vectorised speed-up (in-turn time / vectorised time)."""
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import numpy as np
@@ -36,14 +40,14 @@ def synthetic(participants: int, samples: int, seed: int = 0) -> Dataset:
 
 
 def round_seconds(participants: int, samples: int, batch_size: int, algorithm: str,
-                  device: str, vectorise: str, max_group: int | None) -> float:
+                  device: str, vectorise: str, max_group: int | None, threads: int = 1) -> float:
     scenario = scenario_from_dict({
         "name": "vectorised-bench",
         "clients": {"count": participants, "per_round": participants},
         "training": {"rounds": 1, "local_epochs": 1, "batch_size": batch_size},
         "algorithm": {"name": algorithm},
         "runtime": {"backend": "local", "device": device, "vectorise": vectorise,
-                    "max_group": max_group},
+                    "max_group": max_group, "threads_per_actor": threads},
         "output": {"plots": False}})
     dataset = synthetic(participants, samples)
     arch = ArchSpec(scenario.model.family, scenario.model.width, scenario.model.depth)
@@ -65,37 +69,44 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--participants", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--samples", type=int, default=512)
+    parser.add_argument("--max-samples", type=int, default=64_000,
+                        help="at most this many samples a round on CPU (fewer per participant)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--algorithm", default="splitgp")
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
     parser.add_argument("--max-group", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads of the pool (runtime.threads_per_actor)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="rounds per (participants, mode); the median is shown")
     parser.add_argument("--skip-sequential-above", type=int, default=None,
                         help="skip clients-in-turn runs above this many participants")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     devices = [d for d in args.devices if d == "cpu" or torch.cuda.is_available()]
     if "cuda" in args.devices and "cuda" not in devices:
         print("no GPU visible to torch: GPU figures skipped")
     print(f"{args.algorithm}, {args.samples} samples per participant, batch {args.batch_size}, "
-          f"1 local epoch, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
-    print(f"{'device':6} {'participants':>12} {'mode':>10} {'round s':>9} {'samples/s':>10} "
-          f"{'speed-up':>8}")
+          f"1 local epoch, torch {torch.__version__}, {args.threads} CPU thread(s), median of "
+          f"{args.repeats} round(s)")
+    print(f"{'device':6} {'participants':>12} {'samples':>7} {'mode':>10} {'round s':>9} "
+          f"{'samples/s':>10} {'speed-up':>8}")
     for device in devices:
         for n in args.participants:
+            samples = args.samples if device != "cpu" else \
+                max(args.batch_size, min(args.samples, args.max_samples // n))
             times: dict[str, float] = {}
             for mode in ("off", "on"):
                 if mode == "off" and args.skip_sequential_above and \
                         n > args.skip_sequential_above:
                     continue
-                times[mode] = round_seconds(n, args.samples, args.batch_size, args.algorithm,
-                                            device, mode, args.max_group)
+                times[mode] = statistics.median(
+                    round_seconds(n, samples, args.batch_size, args.algorithm, device, mode,
+                                  args.max_group, args.threads) for _ in range(args.repeats))
                 speedup = (f"{times['off'] / times['on']:.2f}x"
                            if mode == "on" and "off" in times else "")
                 label = "in turn" if mode == "off" else "vectorised"
-                print(f"{device:6} {n:12d} {label:>10} {times[mode]:9.2f} "
-                      f"{n * args.samples / times[mode]:10.0f} {speedup:>8}", flush=True)
+                print(f"{device:6} {n:12d} {samples:7d} {label:>10} {times[mode]:9.2f} "
+                      f"{n * samples / times[mode]:10.0f} {speedup:>8}", flush=True)
 
 
 if __name__ == "__main__":

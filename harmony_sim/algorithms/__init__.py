@@ -1,7 +1,8 @@
 """Training algorithms, looked up by name: each is one class with a few hooks (base.Algorithm)."""
 
-from harmony_sim.algorithms.base import Algorithm, ClientModels, GlobalModel
+from harmony_sim.algorithms.base import Algorithm
 from harmony_sim.algorithms.context import RunContext
+from harmony_sim.algorithms.records import ClientModels, GlobalModel
 from harmony_sim.algorithms.registry import ALGORITHMS, create_algorithm
 
 # Importing an algorithm module registers it.

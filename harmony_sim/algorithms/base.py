@@ -13,8 +13,7 @@ import copy
 import functools
 from abc import ABC
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -30,11 +29,23 @@ from harmony_sim.aggregation import (
 )
 from harmony_sim.algorithms.context import RunContext
 from harmony_sim.algorithms.placement import resolve_device
+from harmony_sim.algorithms.records import (
+    ClientForward,
+    ClientModels,
+    GlobalModel,
+    PersonalState,
+)
 from harmony_sim.algorithms.split_protocol import (
     BACKEND,
     CutGradient,
     CutUpload,
     ServerTrainer,
+)
+from harmony_sim.algorithms.vectorised import (
+    GroupCall,
+    GroupForward,
+    plain_group_forward,
+    structure_blocker,
 )
 from harmony_sim.models import (
     ArchSpec,
@@ -45,75 +56,6 @@ from harmony_sim.models import (
 )
 from harmony_sim.network.codecs import Codec, roundtrip
 from harmony_sim.seeding import seed_torch
-
-if TYPE_CHECKING:
-    from harmony_sim.algorithms.vectorised import GroupCall, GroupForward
-
-PersonalState = dict[str, StateDict]
-
-
-@dataclass
-class GlobalModel:
-    """The server's shared state: named component state dicts plus the round it belongs to."""
-
-    components: dict[str, StateDict]
-    round: int = 0
-    extras: dict[str, Tensor] = field(default_factory=dict)
-
-
-@dataclass
-class ClientModels:
-    """The modules one client trains and evaluates with (head is None without an early exit).
-    Each client gets its own instances: in a lockstep round many clients of one architecture
-    are mid-step at once."""
-
-    arch: ArchSpec
-    extractor: Extractor
-    head: nn.Module | None
-    shared: GlobalModel | None = None  # the global state this client's round started from
-    client_id: int = -1  # seeds per-client random draws
-    simulated: list[Extractor] = field(default_factory=list)  # HARMONY's simulated extractors
-    simulated_archs: list[ArchSpec] = field(default_factory=list)
-    simulated_start: list[StateDict] = field(default_factory=list)  # their weights as drawn
-
-    def parameters(self) -> list[nn.Parameter]:
-        """Everything the client's optimiser steps (simulated extractors too: they get no
-        gradient unless HARMONY trains them)."""
-        params = [*self.extractor.parameters(), *(p for e in self.simulated
-                                                  for p in e.parameters())]
-        if self.head is not None:
-            params += list(self.head.parameters())
-        return params
-
-    def to(self, device: torch.device) -> ClientModels:
-        """Move the modules (simulated extractors too) to `device`."""
-        for module in [self.extractor, self.head, *self.simulated]:
-            if module is not None:
-                module.to(device)
-        return self
-
-
-@dataclass
-class ClientForward:
-    """One client's forward pass of one step: its cut (with the autograd graph), the exit loss,
-    and what it uploads (views stacked, detached; None without a server)."""
-
-    cut: Tensor
-    exit_loss: Tensor | None
-    upload: CutUpload | None
-    labels: Tensor  # the labels of the uploaded views' inputs; they stay on the device
-    samples: int  # training samples this step used (the meta support half included)
-    simulated_cut: Tensor | None = None  # simulated views with their graph, when they train
-
-
-@dataclass
-class TrainStats:
-    """Per-client training figures for one round."""
-
-    samples: int = 0
-    batches: int = 0
-    exit_loss: float = 0.0
-    server_loss: float = 0.0
 
 
 class Algorithm(ABC):
@@ -283,9 +225,19 @@ class Algorithm(ABC):
     def group_forward(self, call: GroupCall, x: Tensor, y: Tensor) -> GroupForward:
         """client_forward for a stack of clients of one architecture (x, y: (clients, batch,
         ...)); the vectorised pool's step (vectorised.py)."""
-        from harmony_sim.algorithms.vectorised import plain_group_forward
-
         return plain_group_forward(call, x, y)
+
+    def stacking_blocker(self, models: ClientModels, auto: bool = False) -> str | None:
+        """Why this client's step cannot or (`auto`: runtime.vectorise auto) should not run
+        stacked with others (None: it can). A subclass with its own per-client step and no
+        group form trains in turn."""
+        kind = type(self)
+        if kind.client_backward is not Algorithm.client_backward:
+            return f"{self.name} has its own client_backward"
+        if kind.client_forward is not Algorithm.client_forward and \
+                kind.group_forward is Algorithm.group_forward:
+            return f"{self.name} has its own client_forward and no group_forward"
+        return structure_blocker(models, auto and self.device.type == "cpu")
 
     def client_backward(self, models: ClientModels, optimizer: torch.optim.Optimizer,
                         forward: ClientForward, answer: CutGradient | None) -> None:

@@ -8,13 +8,9 @@ from collections.abc import Iterable, Sequence
 
 from torch import nn
 
-from harmony_sim.algorithms.base import (
-    Algorithm,
-    ClientModels,
-    GlobalModel,
-    PersonalState,
-)
+from harmony_sim.algorithms.base import Algorithm
 from harmony_sim.algorithms.context import RunContext
+from harmony_sim.algorithms.records import ClientModels, GlobalModel, PersonalState
 from harmony_sim.algorithms.registry import ALGORITHMS
 from harmony_sim.models import ArchSpec, build_server_backend
 from harmony_sim.scenario.algorithm_configs import FedAvgConfig

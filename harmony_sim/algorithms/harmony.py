@@ -18,13 +18,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from harmony_sim.aggregation import UpdateAccumulator, fresh_state, slice_state
-from harmony_sim.algorithms.base import (
-    ClientForward,
-    ClientModels,
-    GlobalModel,
-)
 from harmony_sim.algorithms.context import RunContext
 from harmony_sim.algorithms.contrastive import build_projection, enqueue
+from harmony_sim.algorithms.records import ClientForward, ClientModels, GlobalModel
 from harmony_sim.algorithms.registry import ALGORITHMS
 from harmony_sim.algorithms.split_protocol import (
     PROJECTION,
@@ -204,9 +200,12 @@ class Harmony(SplitGP):
             x, y = x[:, half:], y[:, half:]
         cut = call.extractor(x)
         exit_loss = call.exit_loss(cut, y)
-        simulated = call.simulated(x)
-        views = cut.detach() if simulated is None else torch.cat([cut.detach(), simulated], 1)
-        return GroupForward(cut, exit_loss, views, 1 + call.structure.slots, y, samples)
+        train = self.config.train_simulated
+        simulated = call.simulated(x, train)
+        views = cut.detach() if simulated is None else \
+            torch.cat([cut.detach(), simulated.detach()], 1)
+        return GroupForward(cut, exit_loss, views, 1 + call.structure.slots, y, samples,
+                            simulated if train else None)
 
     def _adapt(self, models: ClientModels, x: Tensor, y: Tensor) -> None:
         """Inner loop: plain SGD steps on the exit loss (learn to personalise)."""

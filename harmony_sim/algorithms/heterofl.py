@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from harmony_sim.algorithms.base import GlobalModel
+from harmony_sim.algorithms.records import GlobalModel
 from harmony_sim.algorithms.registry import ALGORITHMS
 from harmony_sim.algorithms.splitgp import SplitGP
 from harmony_sim.algorithms.supernet import init_supernets, supernet_key

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from harmony_sim.aggregation import StateDict, UpdateAccumulator
-from harmony_sim.algorithms.base import Algorithm, ClientModels, GlobalModel, PersonalState
+from harmony_sim.algorithms.base import Algorithm
+from harmony_sim.algorithms.records import ClientModels, GlobalModel, PersonalState
 from harmony_sim.algorithms.registry import ALGORITHMS
 
 

@@ -1,5 +1,6 @@
-"""Many modules of one structure as one set of stacked weights (row i = module i), a vmapped
-functional forward over any of their rows, and SGD over rows exactly as each module's own."""
+"""Many modules of one structure as one set of stacked weights (row i = module i), a forward
+over any of their rows (grouped convolutions on CPU where the structure allows, else vmap), and
+SGD over rows exactly as each module's own."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
+
+from harmony_sim.algorithms.grouped import GroupedTwin, grouped_twin
 
 Params = dict[str, Tensor]
 
@@ -22,7 +25,9 @@ def structure_key(module: nn.Module) -> tuple:
 
 class Stack:
     """The parameters of `modules` (one structure, no buffers) stacked along a new dim 0 on
-    `device`, and a weightless template to call them with."""
+    `device`, and a weightless template to call them with: on CPU its grouped twin where the
+    structure has one (`not_grouped` says why not), vmap over the template otherwise (on cuda
+    vmap is what benchmarks/vectorised.py measured)."""
 
     def __init__(self, modules: Sequence[nn.Module], device: torch.device) -> None:
         first = modules[0]
@@ -31,6 +36,11 @@ class Stack:
         self.params: Params = {n: torch.stack([p[n].detach() for p in per_module]).to(device)
                                for n in self.names}
         self.template = copy.deepcopy(first).to("meta")
+        self.grouped: GroupedTwin | None = None
+        self.not_grouped: str | None = "vmap on cuda"
+        if torch.device(device).type == "cpu":
+            twin = grouped_twin(first)
+            self.grouped, self.not_grouped = (None, twin) if isinstance(twin, str) else (twin, None)
 
     @property
     def bytes_per_row(self) -> int:
@@ -47,6 +57,8 @@ class Stack:
 
     def call(self, params: Params, x: Tensor) -> Tensor:
         """The template with each row's weights on that row's inputs: x is (rows, batch, ...)."""
+        if self.grouped is not None:
+            return self.grouped(params, x)
         return vmap(lambda p, xi: functional_call(self.template, p, (xi,)))(params, x)
 
     def load_into(self, modules: Sequence[nn.Module]) -> None:

@@ -1,5 +1,6 @@
 """A pool's round participants trained as stacks: clients whose models share one structure step
-together, one vmapped call per (structure, batch size) and step, one SGD step for all.
+together, one stacked call per (structure, batch size) and step (grouped.py on CPU, vmap where
+a structure has no grouped form or on cuda), one SGD step for all.
 
 Per step, the clients with a batch left are grouped by model structure and batch size (a
 ragged last batch, clients that finished: they simply fall into another group or none); each
@@ -13,19 +14,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from torch import Tensor
-from torch.func import functional_call, vmap
 from torch.nn import functional as F
 
+from harmony_sim.algorithms.context import RunContext
+from harmony_sim.algorithms.grouped import grouped_twin
 from harmony_sim.algorithms.placement import group_limit
+from harmony_sim.algorithms.records import ClientForward, ClientModels
 from harmony_sim.algorithms.split_protocol import CutUpload
 from harmony_sim.algorithms.stacking import Params, Stack, StackedSGD, sgd_rows, structure_key
-
-if TYPE_CHECKING:
-    from harmony_sim.algorithms.base import Algorithm, ClientForward, ClientModels
 
 log = logging.getLogger(__name__)
 _logged: set[str] = set()
@@ -42,17 +42,20 @@ class GroupForward:
     view_count: int
     labels: Tensor
     samples: int
+    simulated: Tensor | None = None  # the simulated views with their graph, when they train
 
 
 @dataclass
 class GroupCall:
-    """One stacked call: its clients (rows of the round's stacks) and their weights as leaves."""
+    """One stacked call: its clients (rows of the round's stacks) and their weights as leaves
+    (per part, the rows of that part's stack: `rows`)."""
 
     structure: ClientStructure
     cids: list[int]
     idx: Tensor
     params: dict[str, Params]
     forward: GroupForward | None = None
+    rows: dict[str, Tensor] = field(default_factory=dict)
 
     def extractor(self, x: Tensor) -> Tensor:
         return self.structure.extractor.call(self.params["extractor"], x)
@@ -65,10 +68,9 @@ class GroupCall:
         """Each client's mean CE of its exit head on its cut: (clients,)."""
         head = self.structure.head
         assert head is not None
-
-        def one(p: Params, c: Tensor, yi: Tensor) -> Tensor:
-            return F.cross_entropy(functional_call(head.template, p, (c,)), yi)
-        return vmap(one)(self.params["head"], cut, y)
+        logits = head.call(self.params["head"], cut)
+        return F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none") \
+            .view(y.shape).mean(1)
 
     def adapt(self, x: Tensor, y: Tensor, steps: int, lr: float) -> None:
         """Inner loop: `steps` plain SGD steps of every client on its own exit loss."""
@@ -78,23 +80,28 @@ class GroupCall:
             grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
             sgd_rows(leaves, grads, lr)
 
-    @torch.no_grad()
-    def simulated(self, x: Tensor) -> Tensor | None:
+    def simulated(self, x: Tensor, train: bool = False) -> Tensor | None:
         """Every client's simulated extractors' cuts of its own inputs, in its slot order:
-        (clients, slots * batch, ...); None without simulated extractors."""
+        (clients, slots * batch, ...); None without simulated extractors. With `train`, with
+        the graph to their rows (stepped in `VectorisedClients.backward`)."""
         slots = self.structure.slots
         if slots == 0:
             return None
         position = {cid: i for i, cid in enumerate(self.cids)}
         out: Tensor | None = None
-        for sim in self.structure.simulated:
+        for part, sim in zip(simulated_parts(self.structure), self.structure.simulated,
+                             strict=True):
             chosen = [r for r, (cid, _) in enumerate(sim.owners) if cid in position]
             if not chosen:
                 continue
             g = torch.tensor([position[sim.owners[r][0]] for r in chosen], device=x.device)
             j = torch.tensor([sim.owners[r][1] for r in chosen], device=x.device)
             rows = torch.tensor(chosen, device=x.device)
-            cuts = sim.stack.call(sim.stack.rows(rows), x[g])
+            leaves = sim.stack.rows(rows, train)
+            if train:
+                self.params[part], self.rows[part] = leaves, rows
+            with torch.set_grad_enabled(train):
+                cuts = sim.stack.call(leaves, x[g])
             if out is None:
                 out = cuts.new_empty((len(self.cids), slots, *cuts.shape[1:]))
             out[g, j] = cuts
@@ -128,28 +135,39 @@ class ClientStructure:
         return torch.tensor([row[c] for c in cids], device=device)
 
 
-def not_vectorisable(algorithm: Algorithm, models: ClientModels) -> str | None:
-    """Why this client's step cannot run stacked (None: it can)."""
-    from harmony_sim.algorithms.base import Algorithm
-
-    kind = type(algorithm)
-    if kind.client_backward is not Algorithm.client_backward:
-        return f"{algorithm.name} has its own client_backward"
-    if kind.client_forward is not Algorithm.client_forward and \
-            kind.group_forward is Algorithm.group_forward:
-        return f"{algorithm.name} has its own client_forward and no group_forward"
+def structure_blocker(models: ClientModels, grouped_only: bool) -> str | None:
+    """Why these modules cannot (buffers) or should not (`grouped_only`: runtime.vectorise auto
+    on CPU, where vmap is slower than the clients in turn) be stacked; None: they can."""
     modules = [models.extractor, *([models.head] if models.head else []), *models.simulated]
-    if models.simulated_start:  # HARMONY's trained simulated extractors (train_simulated)
-        return "simulated extractors that train are not stacked yet"
     if any(True for m in modules for _ in m.buffers()):
         return "modules with buffers (BatchNorm running statistics) are trained in turn"
+    if grouped_only:
+        why = grouped_twin(models.extractor)
+        if isinstance(why, str):
+            return f"runtime.vectorise auto on CPU stacks only grouped structures ({why})"
     return None
+
+
+class StackedAlgorithm(Protocol):
+    """What the vectorised step needs of an algorithm (base.Algorithm provides it)."""
+
+    name: str
+    uses_server: bool
+    run: RunContext
+
+    @property
+    def private_labels(self) -> bool: ...
+
+    @property
+    def exit_loss_weight(self) -> float: ...
+
+    def group_forward(self, call: GroupCall, x: Tensor, y: Tensor) -> GroupForward: ...
 
 
 class VectorisedClients:
     """The round's participants of one pool as stacks on `device` (see the module docstring)."""
 
-    def __init__(self, algorithm: Algorithm, members: Mapping[int, ClientModels],
+    def __init__(self, algorithm: StackedAlgorithm, members: Mapping[int, ClientModels],
                  device: torch.device, max_group: int | None = None,
                  bytes_per_client: int = 0) -> None:
         self.algorithm, self.device = algorithm, device
@@ -173,6 +191,11 @@ class VectorisedClients:
                 {part: StackedSGD(s, t.lr, t.momentum, t.weight_decay)
                  for part, s in stacks.items()}, limit)
             self._stack_simulated(structure, models)
+            if models[0].simulated_start:  # HARMONY's simulated extractors train: their rows
+                for part, sim in zip(simulated_parts(structure), structure.simulated,
+                                     strict=True):
+                    structure.optimizers[part] = StackedSGD(sim.stack, t.lr, t.momentum,
+                                                            t.weight_decay)
             if limit < len(cids):
                 why = "runtime.max_group" if max_group else "free memory, CPU cache"
                 _log_once(f"vectorised: {len(cids)} clients of one architecture in calls of at "
@@ -198,8 +221,6 @@ class VectorisedClients:
     def forward(self, batches: Mapping[int, tuple[Tensor, Tensor]]) -> dict[int, ClientForward]:
         """Every client with a batch runs its forward pass, grouped; each one's ClientForward
         (its cut a slice of its group's, sharing the graph)."""
-        from harmony_sim.algorithms.base import ClientForward
-
         algorithm = self.algorithm
         groups: dict[tuple[int, int], list[int]] = {}
         for cid in sorted(batches):
@@ -215,7 +236,8 @@ class VectorisedClients:
                 params = {"extractor": structure.extractor.rows(idx, True)}
                 if structure.head is not None:
                     params["head"] = structure.head.rows(idx, True)
-                call = GroupCall(structure, chunk, idx, params)
+                call = GroupCall(structure, chunk, idx, params,
+                                 rows={part: idx for part in params})
                 x = torch.stack([batches[c][0] for c in chunk]).to(self.device)
                 y = torch.stack([batches[c][1] for c in chunk]).to(self.device)
                 out = call.forward = algorithm.group_forward(call, x, y)
@@ -224,16 +246,18 @@ class VectorisedClients:
                     upload = None
                     if algorithm.uses_server:
                         upload = CutUpload(cid, out.views[i], out.view_count,
-                                           None if algorithm.private_labels else out.labels[i])
+                                           None if algorithm.private_labels else out.labels[i],
+                                           view_grads=out.simulated is not None)
                     found[cid] = ClientForward(
                         out.cut[i], None if out.exit_loss is None else out.exit_loss[i], upload,
                         out.labels[i], out.samples)
         return found
 
-    def backward(self, cut_grads: Mapping[int, Tensor | None]) -> dict[int, float]:
-        """Each group's loss (exit CE weight times exit CE plus the cut surrogate, summed over
-        its clients: each row's gradient is its client's own), one SGD step; each client's
-        exit loss."""
+    def backward(self, cut_grads: Mapping[int, Tensor | None],
+                 simulated_grads: Mapping[int, Tensor | None] | None = None) -> dict[int, float]:
+        """Each group's loss (exit CE weight times exit CE plus the cut surrogate, and the
+        simulated views' one where they train, summed over its clients: each row's gradient is
+        its client's own), one SGD step; each client's exit loss."""
         weight = self.algorithm.exit_loss_weight
         exit_losses: dict[int, float] = {}
         for call in self.calls:
@@ -249,10 +273,15 @@ class VectorisedClients:
                 loss = loss + (out.cut * torch.stack([
                     torch.zeros_like(out.cut[0]) if g is None else g.to(self.device)
                     for g in grads])).sum()
+            sim_grads = [(simulated_grads or {}).get(cid) for cid in call.cids]
+            if out.simulated is not None and any(g is not None for g in sim_grads):
+                loss = loss + (out.simulated * torch.stack([
+                    torch.zeros_like(out.simulated[0]) if g is None else g.to(self.device)
+                    for g in sim_grads])).sum()
             if loss.requires_grad:
                 loss.backward()
                 for part, leaves in call.params.items():
-                    call.structure.optimizers[part].step(call.idx, leaves)
+                    call.structure.optimizers[part].step(call.rows[part], leaves)
         self.calls = []
         return exit_losses
 
@@ -267,6 +296,14 @@ class VectorisedClients:
             structure.extractor.load_into([m.extractor for m in models])
             if structure.head is not None:
                 structure.head.load_into([m.head for m in models if m.head])
+            for sim in structure.simulated:
+                sim.stack.load_into([self.members[cid].simulated[slot]
+                                     for cid, slot in sim.owners])
+
+
+def simulated_parts(structure: ClientStructure) -> list[str]:
+    """The optimiser keys of a structure's simulated stacks."""
+    return [f"simulated/{i}" for i in range(len(structure.simulated))]
 
 
 def plain_group_forward(call: GroupCall, x: Tensor, y: Tensor) -> GroupForward:
@@ -276,7 +313,12 @@ def plain_group_forward(call: GroupCall, x: Tensor, y: Tensor) -> GroupForward:
     return GroupForward(cut, exit_loss, cut.detach(), 1, y, y.shape[1])
 
 
-def _log_once(message: str) -> None:
+def warn_in_turn(reason: str) -> None:
+    """Say once per process why a pool trains its clients in turn (not every round)."""
+    _log_once(f"clients trained in turn: {reason}", logging.WARNING)
+
+
+def _log_once(message: str, level: int = logging.INFO) -> None:
     if message not in _logged:
         _logged.add(message)
-        log.info(message)
+        log.log(level, message)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from harmony_sim.algorithms import GlobalModel
-from harmony_sim.algorithms.base import PersonalState
+from harmony_sim.algorithms.records import PersonalState
 from harmony_sim.algorithms.split_protocol import ReceivedMessage
 from harmony_sim.data import Dataset
 from harmony_sim.errors import RunFailure, UserInputError

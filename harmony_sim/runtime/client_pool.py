@@ -21,9 +21,9 @@ import torch
 
 from harmony_sim.aggregation import UpdateAccumulator
 from harmony_sim.algorithms import GlobalModel, create_algorithm
-from harmony_sim.algorithms.base import ClientForward, ClientModels, PersonalState, TrainStats
 from harmony_sim.algorithms.context import RunContext
 from harmony_sim.algorithms.placement import vectorise_on
+from harmony_sim.algorithms.records import ClientForward, ClientModels, PersonalState, TrainStats
 from harmony_sim.algorithms.split_protocol import (
     CutGradient,
     CutUpload,
@@ -32,7 +32,10 @@ from harmony_sim.algorithms.split_protocol import (
     TrafficCounter,
     server_ce_grad,
 )
-from harmony_sim.algorithms.vectorised import VectorisedClients, not_vectorisable
+from harmony_sim.algorithms.vectorised import (
+    VectorisedClients,
+    warn_in_turn,
+)
 from harmony_sim.data import Dataset
 from harmony_sim.devices.clock import DeviceClock
 from harmony_sim.evaluation import ClientEvaluation
@@ -167,14 +170,15 @@ class ClientPool:
         training = [s for s in self.sessions.values() if s.batches]
         self.vectorised: VectorisedClients | None = None
         if training and vectorise_on(self.scenario.runtime.vectorise, device):
-            reason = not_vectorisable(algorithm, training[0].models)
+            reason = algorithm.stacking_blocker(training[0].models,
+                                                self.scenario.runtime.vectorise == "auto")
             if reason is None:
                 self.vectorised = VectorisedClients(
                     algorithm, {s.client.client_id: s.models for s in training}, device,
                     self.scenario.runtime.max_group,
                     max(s.client.memory_bytes for s in training))
             else:
-                log.warning("clients trained in turn: %s", reason)
+                warn_in_turn(reason)
         if self.vectorised is None and device.type != "cpu":
             for session in training:
                 session.models.to(device)
@@ -230,7 +234,8 @@ class ClientPool:
         if self.vectorised is not None and stepping:
             started = time.perf_counter()
             exit_losses = self.vectorised.backward(
-                {cid: None if (a := answers.get(cid)) is None else a.grad for cid in stepping})
+                {cid: None if (a := answers.get(cid)) is None else a.grad for cid in stepping},
+                {cid: a.simulated for cid in stepping if (a := answers.get(cid)) is not None})
             share = (time.perf_counter() - started) / len(stepping)
         for cid, session in stepping.items():
             forward = session.forward

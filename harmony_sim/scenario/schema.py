@@ -215,8 +215,8 @@ class RuntimeConfig(StrictModel):
         "sees a GPU in that process, else cpu")
     vectorise: Literal["auto", "on", "off"] = Field(
         "auto", description="train a pool's participants of one architecture as one stacked "
-        "model (torch.func vmap); auto = on for cuda, off for cpu (slower there, see "
-        "benchmarks/vectorised.py); off = clients in turn")
+        "model (grouped convolutions on CPU, torch.func vmap on cuda); auto = on, except on CPU "
+        "for structures with no grouped form (BatchNorm: in turn); off = clients in turn")
     max_group: int | None = Field(None, ge=1, description="most clients stacked in one "
                                   "vectorised call; null: as many as free memory allows")
 

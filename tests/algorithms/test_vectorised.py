@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 import torch
 
-from harmony_sim.algorithms import ALGORITHMS
+from harmony_sim.algorithms import ALGORITHMS, stacking, vectorised
+from harmony_sim.algorithms.grouped import grouped_twin
 from harmony_sim.algorithms.vectorised import VectorisedClients
 from harmony_sim.data import load_dataset
+from harmony_sim.models import ArchSpec, CutSpec, build_exit_head, build_extractor
 from harmony_sim.population import build_clients
 from harmony_sim.runtime import LocalRuntime
 from tests.algorithms.test_algorithms import MIXED_TIERS
@@ -83,9 +85,8 @@ def assert_same_training(tiny_scenario, algo: str, **sections: Any) -> list[Any]
 
 @pytest.mark.parametrize("name", ALGORITHMS.names())
 def test_vectorised_equals_clients_in_turn(tiny_scenario, name: str) -> None:
-    # HARMONY's simulated extractors stack only while they are frozen (see the test below).
-    frozen = {"algorithm": {"train_simulated": False}} if name.startswith("harmony") else {}
-    reports = assert_same_training(tiny_scenario, name, **frozen)
+    # HARMONY's simulated extractors train here (harmony_frozen_simulated: they do not).
+    reports = assert_same_training(tiny_scenario, name)
     # The scenario exercises ragged data: clients take different numbers of batches.
     assert len({r.batches for r in reports[0]}) > 1 or len({r.samples for r in reports[0]}) > 1
 
@@ -98,18 +99,65 @@ def test_vectorised_momentum_weight_decay_and_chunks(tiny_scenario) -> None:
 
 def test_vectorised_harmony_replicas_chunked(tiny_scenario) -> None:
     assert_same_training(tiny_scenario, "harmony", server={"training": "replicas"},
-                         runtime={"max_group": 1}, algorithm={"train_simulated": False})
+                         runtime={"max_group": 1})
 
 
-def test_harmony_with_trained_simulated_extractors_trains_in_turn(tiny_scenario, caplog) -> None:
-    """Not stacked yet: the pool says so and the result is the sequential one."""
-    seq, _ = train(scenario_with(tiny_scenario, "off", "harmony"))
-    with caplog.at_level("WARNING"):
-        vec, _ = train(scenario_with(tiny_scenario, "on", "harmony"))
-    assert "simulated extractors that train are not stacked yet" in caplog.text
-    for key, state in seq.global_model().components.items():
-        for name, value in state.items():
-            torch.testing.assert_close(vec.global_model().components[key][name], value)
+@pytest.mark.parametrize(("family", "width", "depth"), [("plain_cnn", 0.5, 2), ("resnet", 0.5, 2),
+                                                      ("mobilenet", 0.5, 2)])
+@pytest.mark.parametrize("norm", ["group", "none"])
+def test_grouped_twin_equals_vmap(family: str, width: float, depth: int, norm: str) -> None:
+    """The grouped form (CPU) of every family's trunk and of the exit head: vmap's outputs and
+    gradients."""
+    torch.manual_seed(0)
+    cut = CutSpec(16, 4)
+    for build in (lambda: build_extractor(ArchSpec(family, width, depth), 3, cut, norm),
+                  lambda: build_exit_head(cut, 10)):
+        stack = stacking.Stack([build() for _ in range(3)], torch.device("cpu"))
+        assert stack.grouped is not None, stack.not_grouped
+        x = torch.randn(3, 5, 3, 16, 16) if stack.grouped.wide else torch.randn(3, 5, 16, 4, 4)
+        outputs = []
+        for grouped in (stack.grouped, None):
+            stack.grouped = grouped
+            leaves = stack.rows(torch.arange(3), requires_grad=True)
+            out = stack.call(leaves, x)
+            out.square().sum().backward()
+            outputs.append((out, [leaf.grad for leaf in leaves.values()]))
+        (a, grads_a), (b, grads_b) = outputs
+        torch.testing.assert_close(a, b, **TOL)
+        for ga, gb in zip(grads_a, grads_b, strict=True):
+            torch.testing.assert_close(ga, gb, **TOL)
+
+
+def test_grouped_twin_says_why_not() -> None:
+    assert grouped_twin(build_extractor(ArchSpec("plain_cnn", 0.5, 1), 3, CutSpec(16, 4),
+                                        "batch")) == "modules with buffers"
+    conv_then_linear = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(),
+                                           torch.nn.Linear(4, 2))
+    assert "Flatten has no grouped form" in grouped_twin(conv_then_linear)
+
+
+def test_vectorised_with_vmap_equals_clients_in_turn(tiny_scenario, monkeypatch) -> None:
+    """Structures without a grouped form (and cuda) take vmap: the same training too."""
+    monkeypatch.setattr(stacking, "grouped_twin", lambda module: "forced vmap")
+    assert_same_training(tiny_scenario, "splitgp")
+
+
+def test_auto_stacks_grouped_structures_on_cpu(tiny_scenario, caplog, monkeypatch) -> None:
+    """runtime.vectorise auto on CPU: stacked where the structure has a grouped form, in turn
+    otherwise (BatchNorm's running statistics), said once a process."""
+    monkeypatch.setattr(vectorised, "_logged", set())
+    calls = []
+    forward = VectorisedClients.forward
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(VectorisedClients, "forward",
+                      lambda self, batches: calls.append(len(batches)) or forward(self, batches))
+        train(scenario_with(tiny_scenario, "auto", "splitgp"), rounds=1)
+        assert calls
+        calls.clear()
+        with caplog.at_level("WARNING"):
+            train(scenario_with(tiny_scenario, "auto", "splitgp", model={"norm": "batch"}))
+        assert not calls
+        assert caplog.text.count("clients trained in turn: modules with buffers") == 1
 
 
 def test_vectorised_harmony_over_ray_actors(ray_session, tiny_scenario) -> None:  # noqa: ANN001
