@@ -18,7 +18,6 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from harmony_sim.aggregation import UpdateAccumulator, fresh_state, slice_state
-from harmony_sim.algorithms.context import RunContext
 from harmony_sim.algorithms.contrastive import build_projection, enqueue
 from harmony_sim.algorithms.records import ClientForward, ClientModels, GlobalModel
 from harmony_sim.algorithms.registry import ALGORITHMS
@@ -51,9 +50,6 @@ QUEUE = "queue"
 class Harmony(SplitGP):
     name = "harmony"
     config: HarmonyConfig
-
-    def __init__(self, config: HarmonyConfig, run: RunContext) -> None:
-        super().__init__(config, run)
 
     @property
     def contrastive_weight(self) -> float:

@@ -29,12 +29,6 @@ def resolve_device(setting: str) -> torch.device:
     return torch.device("cuda" if available else "cpu")
 
 
-def vectorise_on(setting: str, device: torch.device) -> bool:
-    """auto: vectorise on cuda and on CPU; on CPU only structures with a grouped form stack
-    (vectorised.structure_blocker: vmap there is slower than the clients in turn)."""
-    return setting in ("auto", "on")
-
-
 def free_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)

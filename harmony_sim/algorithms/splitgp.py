@@ -5,7 +5,6 @@ class adds the personal share of each client part (algorithm.personal)."""
 from __future__ import annotations
 
 from harmony_sim.algorithms.base import Algorithm
-from harmony_sim.algorithms.context import RunContext
 from harmony_sim.algorithms.registry import ALGORITHMS
 from harmony_sim.scenario.algorithm_configs import SplitGPConfig
 
@@ -14,9 +13,6 @@ from harmony_sim.scenario.algorithm_configs import SplitGPConfig
 class SplitGP(Algorithm):
     name = "splitgp"
     config: SplitGPConfig
-
-    def __init__(self, config: SplitGPConfig, run: RunContext) -> None:
-        super().__init__(config, run)
 
     def personal_share(self, part: str) -> float:
         return float(getattr(self.config.personal, part))

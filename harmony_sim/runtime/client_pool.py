@@ -22,7 +22,6 @@ import torch
 from harmony_sim.aggregation import UpdateAccumulator
 from harmony_sim.algorithms import GlobalModel, create_algorithm
 from harmony_sim.algorithms.context import RunContext
-from harmony_sim.algorithms.placement import vectorise_on
 from harmony_sim.algorithms.records import ClientForward, ClientModels, PersonalState, TrainStats
 from harmony_sim.algorithms.split_protocol import (
     CutGradient,
@@ -169,7 +168,8 @@ class ClientPool:
         # back to the CPU when the round's steps are done (apply_step).
         training = [s for s in self.sessions.values() if s.batches]
         self.vectorised: VectorisedClients | None = None
-        if training and vectorise_on(self.scenario.runtime.vectorise, device):
+        # auto stacks too, but on CPU only structures with a grouped form (stacking_blocker).
+        if training and self.scenario.runtime.vectorise != "off":
             reason = algorithm.stacking_blocker(training[0].models,
                                                 self.scenario.runtime.vectorise == "auto")
             if reason is None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from harmony_sim.algorithms import placement
-from harmony_sim.algorithms.placement import group_limit, resolve_device, vectorise_on
+from harmony_sim.algorithms.placement import group_limit, resolve_device
 from harmony_sim.data import load_dataset
 from harmony_sim.errors import UserInputError
 from harmony_sim.population import build_clients
@@ -26,12 +26,6 @@ def test_auto_is_cuda_only_where_torch_sees_a_gpu(monkeypatch: pytest.MonkeyPatc
     assert resolve_device("auto") == torch.device("cuda")
     assert resolve_device("cuda") == torch.device("cuda")
     assert resolve_device("cpu") == torch.device("cpu")
-
-
-def test_vectorise_auto_follows_the_device() -> None:
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert not vectorise_on("auto", cpu) and vectorise_on("auto", cuda)
-    assert vectorise_on("on", cpu) and not vectorise_on("off", cuda)
 
 
 def test_group_limit_from_config_or_free_memory(monkeypatch: pytest.MonkeyPatch) -> None:
