@@ -227,17 +227,16 @@ class Algorithm(ABC):
         ...)); the vectorised pool's step (vectorised.py)."""
         return plain_group_forward(call, x, y)
 
-    def stacking_blocker(self, models: ClientModels, auto: bool = False) -> str | None:
-        """Why this client's step cannot or (`auto`: runtime.vectorise auto) should not run
-        stacked with others (None: it can). A subclass with its own per-client step and no
-        group form trains in turn."""
+    def stacking_blocker(self, models: ClientModels) -> str | None:
+        """Why this client's step cannot run stacked with others (None: it can). A subclass
+        with its own per-client step and no group form trains in turn."""
         kind = type(self)
         if kind.client_backward is not Algorithm.client_backward:
             return f"{self.name} has its own client_backward"
         if kind.client_forward is not Algorithm.client_forward and \
                 kind.group_forward is Algorithm.group_forward:
             return f"{self.name} has its own client_forward and no group_forward"
-        return structure_blocker(models, auto and self.device.type == "cpu")
+        return structure_blocker(models)
 
     def client_backward(self, models: ClientModels, optimizer: torch.optim.Optimizer,
                         forward: ClientForward, answer: CutGradient | None) -> None:

@@ -21,7 +21,6 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from harmony_sim.algorithms.context import RunContext
-from harmony_sim.algorithms.grouped import grouped_twin
 from harmony_sim.algorithms.placement import group_limit
 from harmony_sim.algorithms.records import ClientForward, ClientModels
 from harmony_sim.algorithms.split_protocol import CutUpload
@@ -135,16 +134,11 @@ class ClientStructure:
         return torch.tensor([row[c] for c in cids], device=device)
 
 
-def structure_blocker(models: ClientModels, grouped_only: bool) -> str | None:
-    """Why these modules cannot (buffers) or should not (`grouped_only`: runtime.vectorise auto
-    on CPU, where vmap is slower than the clients in turn) be stacked; None: they can."""
+def structure_blocker(models: ClientModels) -> str | None:
+    """Why these modules cannot be stacked (None: they can)."""
     modules = [models.extractor, *([models.head] if models.head else []), *models.simulated]
     if any(True for m in modules for _ in m.buffers()):
         return "modules with buffers (BatchNorm running statistics) are trained in turn"
-    if grouped_only:
-        why = grouped_twin(models.extractor)
-        if isinstance(why, str):
-            return f"runtime.vectorise auto on CPU stacks only grouped structures ({why})"
     return None
 
 

@@ -168,10 +168,10 @@ class ClientPool:
         # back to the CPU when the round's steps are done (apply_step).
         training = [s for s in self.sessions.values() if s.batches]
         self.vectorised: VectorisedClients | None = None
-        # auto stacks too, but on CPU only structures with a grouped form (stacking_blocker).
-        if training and self.scenario.runtime.vectorise != "off":
-            reason = algorithm.stacking_blocker(training[0].models,
-                                                self.scenario.runtime.vectorise == "auto")
+        setting = self.scenario.runtime.vectorise
+        # auto: stacked on cuda; on CPU in turn (measured: stacking is 0.91-1.07x there).
+        if training and (setting == "on" or (setting == "auto" and device.type != "cpu")):
+            reason = algorithm.stacking_blocker(training[0].models)
             if reason is None:
                 self.vectorised = VectorisedClients(
                     algorithm, {s.client.client_id: s.models for s in training}, device,
