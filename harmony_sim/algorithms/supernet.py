@@ -64,8 +64,9 @@ def reptile_step(old: StateDict, target: StateDict, step: float) -> StateDict:
 
 def fitting_archs(own: ArchSpec, maxima: dict[str, ArchSpec],
                   cross_family: bool) -> list[ArchSpec]:
-    """Architectures a client could run in place of its own: not wider and not deeper (until
-    device-profile budgets exist, that is what 'fits this device' means), held by a supernet.
+    """Architectures a client could run in place of its own: not wider and not deeper (what
+    'fits this device' means here; they are not checked against the device profile's budgets),
+    held by a supernet.
     The client's own architecture is left out when anything else fits."""
     families = sorted(maxima) if cross_family else [own.family]
     found = []
@@ -88,7 +89,7 @@ def simulated_extractor(module: Extractor, supernet: StateDict, noise_std: float
         state = {k: (v + noise_std * torch.randn(v.shape, generator=generator)
                      if v.is_floating_point() else v) for k, v in state.items()}
     module.load_state_dict(state)
-    module.eval()  # simulated views are inputs to the server, not trained
+    module.eval()  # fixed norm statistics; with train_simulated the views still get gradients
     return module
 
 
