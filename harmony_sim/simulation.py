@@ -16,7 +16,8 @@ from typing import Any
 from harmony_sim.data import load_dataset
 from harmony_sim.devices.report import tier_rows
 from harmony_sim.errors import RunFailure
-from harmony_sim.evaluation import ClientEvaluation, summarise_evaluations
+from harmony_sim.evaluation import ClientEvaluation
+from harmony_sim.evaluation.hybrid import mean_of_rows, per_client_rows
 from harmony_sim.evaluation.skew import cut_skew, probe_indices, server_accuracy_by_arch
 from harmony_sim.inference.profiles import inference_codecs, load_inference_profiles
 from harmony_sim.inference.study import StudyResult, run_inference_study
@@ -79,6 +80,7 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
             runtime = create_runtime(scenario, dataset, clients)
     every = scenario.output.checkpoint_every
     final_evals: list[ClientEvaluation] | None = None
+    final_rows: list[dict[str, Any]] = []  # their per-client metrics (clients.csv)
     state = LoopState()
     checkpoints = CheckpointLog()
     try:
@@ -91,7 +93,8 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
                                                state.resumed_from))
         if resume is None:
             with _step("round 0 evaluation"):
-                state.initial = state.latest = _figures(runtime.evaluate(eval_ids), scenario)
+                state.initial = state.latest = _figures(_client_rows(runtime.evaluate(eval_ids),
+                                                                     scenario))
             state.rows.append({"round": 0, **state.initial,
                                **_fault_counts(runtime, 0, RoundFaults())})
             state.finish(0, runtime.export_state())
@@ -127,8 +130,10 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
                 last = round_idx == scenario.training.rounds
                 # The last round's evaluation is the final one (with the study's codecs).
                 evals = runtime.evaluate(eval_ids, inference_codecs(scenario) if last else ())
-                final_evals = evals if last else None
-                state.latest = _figures(evals, scenario)
+                rows = _client_rows(evals, scenario)
+                if last:
+                    final_evals, final_rows = evals, rows
+                state.latest = _figures(rows)
                 row.update(state.latest, eval_s=time.perf_counter() - evaluated)
             _transition(round_idx, RoundState.RECORDING)
             row.update(_fault_counts(runtime, seen_faults, faults))
@@ -144,6 +149,7 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
         with _step("final evaluation"):
             if final_evals is None:  # resumed after the last round
                 final_evals = runtime.evaluate(eval_ids, inference_codecs(scenario))
+                final_rows = _client_rows(final_evals, scenario)
             probe = runtime.cut_features(eval_ids,
                                          probe_indices(len(dataset.test_y), scenario.seed))
         _report_faults(runtime, seen_faults)
@@ -164,13 +170,13 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
         with _step("latency study"):
             study = run_inference_study(scenario, dataset, final_evals, inference_profiles,
                                         {t.tier: t.arch for t in population.tiers if t.arch})
-    summary = run_summary(scenario, population, state, final_evals,
+    summary = run_summary(scenario, population, state, final_rows,
                           time.perf_counter() - started,
                           {**cut_skew(probe), **server_accuracy_by_arch(final_evals)},
                           faults=_fault_totals(scenario, state.rows, final_faults),
                           checkpoints=checkpoints.summary(), study=study)
     end = RunEnd(scenario, run_dir, population, state.rows, state.tier_rows, state.client_rows,
-                 final_evals, summary, study)
+                 final_rows, summary, study)
     try:
         _call(outputs, "run_finished", end)
     finally:
@@ -179,7 +185,7 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
 
 
 def run_summary(scenario: Scenario, population: Population, state: LoopState,
-                final_evals: Sequence[ClientEvaluation], wall_s: float, skew: dict[str, float],
+                final_rows: Sequence[dict[str, Any]], wall_s: float, skew: dict[str, float],
                 faults: dict[str, Any], checkpoints: dict[str, Any],
                 study: StudyResult | None) -> dict[str, Any]:
     """summary.json: the final figures, what produced them, and how the run went."""
@@ -191,13 +197,12 @@ def run_summary(scenario: Scenario, population: Population, state: LoopState,
         "seed": scenario.seed,
         "rounds": scenario.training.rounds,
         "clients": scenario.clients.count,
-        "evaluated_clients": len(final_evals),
+        "evaluated_clients": len(final_rows),
         "exit_rule": ev_cfg.exit_rule,
         "exit_threshold": ev_cfg.exit_threshold,
         "ood_ratios": ev_cfg.ood_ratios,
         "initial": state.initial,
-        "final": summarise_evaluations(final_evals, ev_cfg.ood_ratios, ev_cfg.exit_threshold,
-                                       ev_cfg.exit_rule),
+        "final": mean_of_rows(final_rows),
         "wall_s": wall_s,
         # What the learning curve costs: evaluations during training and their seconds.
         "evaluations": {"rounds": [r["round"] for r in evaluated],
@@ -292,17 +297,19 @@ def _transition(round_idx: int, state: RoundState) -> None:
     log.debug("round %d -> %s", round_idx, state.value)
 
 
-def _figures(evals: Sequence[ClientEvaluation], scenario: Scenario) -> dict[str, Any]:
-    """Means over the evaluated clients, and per tier the accuracy figures (tier_metrics)."""
+def _client_rows(evals: Sequence[ClientEvaluation], scenario: Scenario) -> list[dict[str, Any]]:
     ev = scenario.evaluation
-    figures: dict[str, Any] = summarise_evaluations(evals, ev.ood_ratios, ev.exit_threshold,
-                                                    ev.exit_rule)
-    tiers = sorted({e.tier for e in evals})
+    return per_client_rows(evals, ev.ood_ratios, ev.exit_threshold, ev.exit_rule)
+
+
+def _figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Means over the evaluated clients, and per tier the accuracy figures (tier_metrics)."""
+    figures: dict[str, Any] = mean_of_rows(rows)
+    tiers = sorted({str(r["tier"]) for r in rows})
     if len(tiers) > 1:
         figures["tier_metrics"] = {
-            tier: {k: v for k, v in summarise_evaluations(
-                [e for e in evals if e.tier == tier], ev.ood_ratios, ev.exit_threshold,
-                ev.exit_rule).items() if k.startswith(TIER_METRICS)}
+            tier: {k: v for k, v in mean_of_rows([r for r in rows if r["tier"] == tier]).items()
+                   if k.startswith(TIER_METRICS)}
             for tier in tiers}
     return figures
 

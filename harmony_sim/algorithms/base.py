@@ -292,9 +292,9 @@ class Algorithm(ABC):
         return cut, exit_logits, server_logits
 
     @torch.no_grad()
-    def server_logits_through(self, models: ClientModels, server: nn.Module | None, x: Tensor,
+    def server_logits_through(self, server: nn.Module | None, cut: Tensor,
                               codec: Codec) -> Tensor | None:
         """Server logits when the cut tensor crosses the uplink encoded with `codec`."""
         if server is None:
             return None
-        return server(roundtrip(models.extractor(x), codec))
+        return server(roundtrip(cut, codec))

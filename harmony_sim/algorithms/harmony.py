@@ -9,6 +9,7 @@ harmony_no_contrastive, harmony_shared_labels and harmony_frozen_simulated
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Iterable
 from functools import partial
@@ -17,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from harmony_sim.aggregation import UpdateAccumulator, fresh_state, slice_state
+from harmony_sim.aggregation import UpdateAccumulator, clone_state, fresh_state, slice_state
 from harmony_sim.algorithms.contrastive import build_projection, enqueue
 from harmony_sim.algorithms.records import ClientForward, ClientModels, GlobalModel
 from harmony_sim.algorithms.registry import ALGORITHMS
@@ -123,6 +124,11 @@ class Harmony(SplitGP):
             updates.collect(QUEUE, torch.cat(trainer.new_features[::-1])[:share].cpu())
 
     # ---- client side ------------------------------------------------------------------------
+    @functools.cached_property
+    def family_maxima(self) -> dict[str, ArchSpec]:
+        """Each family's largest member in use (run.architectures holds every client's)."""
+        return run_family_maxima(self.run)
+
     def start_training(self, models: ClientModels) -> None:
         """Draw this round's simulated extractors: `simulated_extractors` slices of the global
         supernets that fit this client, with Gaussian weight noise, from the client's own
@@ -130,9 +136,8 @@ class Harmony(SplitGP):
         shared = models.shared
         if shared is None or not self.config.meta or self.config.simulated_extractors == 0:
             return
-        maxima = run_family_maxima(self.run, [models.arch])
         seed, cid, rnd = self.run.seed, models.client_id, shared.round
-        archs = draw_archs(fitting_archs(models.arch, maxima, self.config.cross_family),
+        archs = draw_archs(fitting_archs(models.arch, self.family_maxima, self.config.cross_family),
                            self.config.simulated_extractors,
                            numpy_rng(seed, "simulate", cid, rnd))
         generator = torch_generator(seed, "simulate-noise", cid, rnd)
@@ -144,8 +149,7 @@ class Harmony(SplitGP):
             generator) for arch in archs]
         models.simulated_archs = list(archs)
         if self.config.train_simulated:
-            models.simulated_start = [{k: v.detach().clone() for k, v in e.state_dict().items()}
-                                      for e in models.simulated]
+            models.simulated_start = [clone_state(e.state_dict()) for e in models.simulated]
 
     def contribute(self, models: ClientModels, weight: float, global_model: GlobalModel,
                    updates: UpdateAccumulator) -> None:

@@ -51,7 +51,6 @@ class GroupCall:
 
     structure: ClientStructure
     cids: list[int]
-    idx: Tensor
     params: dict[str, Params]
     forward: GroupForward | None = None
     rows: dict[str, Tensor] = field(default_factory=dict)
@@ -128,10 +127,13 @@ class ClientStructure:
     limit: int
     simulated: list[SimulatedStack] = field(default_factory=list)
     slots: int = 0
+    row: dict[int, int] = field(init=False)  # client id -> its row in the stacks
+
+    def __post_init__(self) -> None:
+        self.row = {cid: i for i, cid in enumerate(self.cids)}
 
     def rows_of(self, cids: Sequence[int], device: torch.device) -> Tensor:
-        row = {cid: i for i, cid in enumerate(self.cids)}
-        return torch.tensor([row[c] for c in cids], device=device)
+        return torch.tensor([self.row[c] for c in cids], device=device)
 
 
 def structure_blocker(models: ClientModels) -> str | None:
@@ -230,7 +232,7 @@ class VectorisedClients:
                 params = {"extractor": structure.extractor.rows(idx, True)}
                 if structure.head is not None:
                     params["head"] = structure.head.rows(idx, True)
-                call = GroupCall(structure, chunk, idx, params,
+                call = GroupCall(structure, chunk, params,
                                  rows={part: idx for part in params})
                 x = torch.stack([batches[c][0] for c in chunk]).to(self.device)
                 y = torch.stack([batches[c][1] for c in chunk]).to(self.device)

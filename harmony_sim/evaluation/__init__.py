@@ -5,8 +5,9 @@ from harmony_sim.evaluation.exit_rules import EXIT_RULES, ExitRule, normalised_e
 from harmony_sim.evaluation.hybrid import (
     ClientEvaluation,
     client_metrics,
-    summarise_evaluations,
+    mean_of_rows,
+    per_client_rows,
 )
 
-__all__ = ["EXIT_RULES", "ClientEvaluation", "ExitRule", "client_metrics", "normalised_entropy",
-           "summarise_evaluations"]
+__all__ = ["EXIT_RULES", "ClientEvaluation", "ExitRule", "client_metrics", "mean_of_rows",
+           "normalised_entropy", "per_client_rows"]

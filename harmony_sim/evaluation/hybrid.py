@@ -5,8 +5,9 @@ threshold or OOD ratio is computed without re-running models."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -104,10 +105,8 @@ def per_client_rows(evals: Sequence[ClientEvaluation], ratios: Sequence[float],
     return rows
 
 
-def summarise_evaluations(evals: Sequence[ClientEvaluation], ratios: Sequence[float],
-                          threshold: float, rule: str) -> dict[str, float]:
-    """Mean over clients of every per-client metric (NaN-aware: absent paths stay NaN)."""
-    rows = per_client_rows(evals, ratios, threshold, rule)
+def mean_of_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Mean over per_client_rows of every metric (NaN-aware: absent paths stay NaN)."""
     keys = [k for k in rows[0] if k not in ("client_id", "tier", "arch", "n_train")]
     summary = {}
     for key in keys:

@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harmony_sim.evaluation import ClientEvaluation
 from harmony_sim.inference.study import StudyResult
 from harmony_sim.population import Population
 from harmony_sim.results import RunDirectory
@@ -37,7 +36,7 @@ class RunEnd:
     rows: Sequence[Row]  # metrics per round, round 0 first
     tier_rows: Sequence[Row]  # participation per round and tier
     client_rows: Sequence[Row]  # each selected client's outcome per round
-    evaluations: Sequence[ClientEvaluation]  # the final evaluation, per client
+    client_metrics: Sequence[Row]  # the final evaluation's per-client metrics (clients.csv)
     summary: Mapping[str, Any]  # summary.json, complete
     study: StudyResult | None  # the latency study (inference.enabled)
 

@@ -4,7 +4,6 @@ outcome, per-client final metrics and the architecture each tier runs."""
 from __future__ import annotations
 
 from harmony_sim.devices.report import ARCHITECTURE_COLUMNS, ARCHITECTURES_FILE
-from harmony_sim.evaluation.hybrid import per_client_rows
 from harmony_sim.outputs.base import RunEnd, RunOutput
 from harmony_sim.participation import COUNT_COLUMNS
 from harmony_sim.results.run_directory import (
@@ -24,10 +23,8 @@ PARTICIPANT_COLUMNS = ("round", "client_id", "tier", "outcome", "time_s")
 
 class RunTables(RunOutput):
     def run_finished(self, end: RunEnd) -> None:
-        ev, out = end.scenario.evaluation, end.run_dir
-        client_rows = per_client_rows(end.evaluations, ev.ood_ratios, ev.exit_threshold,
-                                      ev.exit_rule)
-        out.write_table(CLIENTS_FILE, list(client_rows[0]), client_rows)
+        out = end.run_dir
+        out.write_table(CLIENTS_FILE, list(end.client_metrics[0]), end.client_metrics)
         out.write_table(ROUNDS_FILE, ROUND_COLUMNS, end.rows[1:])
         out.write_table(PARTICIPATION_FILE, PARTICIPATION_COLUMNS, end.tier_rows)
         out.write_table(PARTICIPANTS_FILE, PARTICIPANT_COLUMNS, end.client_rows)

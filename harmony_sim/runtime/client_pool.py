@@ -57,9 +57,9 @@ class ClientSession:
 
     client: VirtualClient
     models: ClientModels
-    optimizer: torch.optim.Optimizer
     batches: list[tuple[torch.Tensor, torch.Tensor]]
     clock: DeviceClock
+    optimizer: torch.optim.Optimizer | None = None  # in turn only (a stack has its own step)
     stats: TrainStats = field(default_factory=TrainStats)
     traffic: TrafficCounter = field(default_factory=TrafficCounter)
     next_batch: int = 0
@@ -162,8 +162,7 @@ class ClientPool:
             algorithm.start_training(models)
             batches = [(x.to(device), y.to(device)) for x, y in self._batches(client, round_idx)]
             self.sessions[cid] = ClientSession(
-                client, models, algorithm.make_optimizer(models.parameters()), batches,
-                DeviceClock(client.time_scale, client.seconds_per_sample))
+                client, models, batches, DeviceClock(client.time_scale, client.seconds_per_sample))
         # Stacked per architecture (runtime.vectorise), else in turn on the device; models go
         # back to the CPU when the round's steps are done (apply_step).
         training = [s for s in self.sessions.values() if s.batches]
@@ -179,9 +178,9 @@ class ClientPool:
                     max(s.client.memory_bytes for s in training))
             else:
                 warn_in_turn(reason)
-        if self.vectorised is None and device.type != "cpu":
+        if self.vectorised is None:
             for session in training:
-                session.models.to(device)
+                session.optimizer = algorithm.make_optimizer(session.models.to(device).parameters())
         return max((len(s.batches) for s in self.sessions.values()), default=0)
 
     def upload_step(self) -> list[CutUpload]:
@@ -249,6 +248,7 @@ class ClientPool:
                     session.stats.server_loss += answer.server_loss
             if self.vectorised is None:
                 with session.clock.device_work():
+                    assert session.optimizer is not None
                     self.algorithm.client_backward(
                         session.models, session.optimizer, forward,
                         None if answer is None else answer.to(self.algorithm.device))
@@ -405,8 +405,8 @@ class ClientPool:
                 train = self._predict(models, None,
                                       torch.from_numpy(self.dataset.train_x[client.data.train_idx]))
             by_codec = {} if server is None else {
-                codec: torch.cat([algorithm.server_logits_through(
-                    models, server, x[start:start + EVAL_BATCH], codec)
+                codec: torch.cat([algorithm.server_logits_through(  # the cut computed above
+                    server, test.cut[start:start + EVAL_BATCH], codec)
                     for start in range(0, len(test_idx), EVAL_BATCH)]).argmax(1).numpy()
                 .astype(np.int16) for codec in codecs}
             results.append(client_evaluation(
