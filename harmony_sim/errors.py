@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import typing
-
 from pydantic import BaseModel, ValidationError
+
+from harmony_sim.scenario.section import name_tags, section_models
 
 
 class UserInputError(Exception):
@@ -53,23 +53,12 @@ def _walk(model: type[BaseModel], loc: list[str]) -> tuple[list[str], type[BaseM
         field = current.model_fields.get(part) if current is not None else None
         if field is None:
             return shown + list(parts), current
-        members = _models_in(field.annotation)
+        members = section_models(field.annotation)
         if len(members) > 1:  # a union: the next part names its member
             tag = next(parts, None)
-            current = next((m for m in members if tag in _tags(m)), None)
+            current = next((m for m in members if tag in name_tags(m)), None)
             if current is None and tag is not None:
                 shown.append(tag)
         else:
             current = members[0] if members else None
     return shown, current
-
-
-def _models_in(annotation: object) -> list[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
-
-
-def _tags(model: type[BaseModel]) -> tuple[object, ...]:
-    field = model.model_fields.get("name")
-    return typing.get_args(field.annotation) if field is not None else ()

@@ -27,7 +27,6 @@ class LoopState:
     tier_rows: list[dict[str, Any]] = field(default_factory=list)  # participation.csv
     client_rows: list[dict[str, Any]] = field(default_factory=list)  # participants.csv
     initial: dict[str, float] = field(default_factory=dict)  # round-0 evaluation
-    latest: dict[str, float] = field(default_factory=dict)  # the last evaluation
     finished: FinishedRound | None = None
     resumed_from: int | None = None
 
@@ -46,7 +45,7 @@ class LoopState:
         loop = {"rows": self.rows[:done.rows],
                 "tier_rows": [r for r in self.tier_rows if r["round"] <= done.round],
                 "client_rows": [r for r in self.client_rows if r["round"] <= done.round],
-                "initial": self.initial, "latest": self.latest}
+                "initial": self.initial}
         return Checkpoint(done.round, scenario.model_dump(mode="json", by_alias=True),
                           done.runtime, loop)
 
@@ -54,7 +53,7 @@ class LoopState:
     def from_checkpoint(cls, checkpoint: Checkpoint) -> LoopState:
         loop = checkpoint.loop
         state = cls(list(loop["rows"]), list(loop["tier_rows"]), list(loop["client_rows"]),
-                    dict(loop["initial"]), dict(loop["latest"]),
+                    dict(loop["initial"]),
                     resumed_from=checkpoint.round)
         state.finished = FinishedRound(checkpoint.round, checkpoint.runtime, len(state.rows))
         return state

@@ -17,7 +17,7 @@ from harmony_sim.data import load_dataset
 from harmony_sim.devices.report import tier_rows
 from harmony_sim.errors import RunFailure
 from harmony_sim.evaluation import ClientEvaluation
-from harmony_sim.evaluation.hybrid import mean_of_rows, per_client_rows
+from harmony_sim.evaluation.hybrid import ACCURACY_METRICS, mean_of_rows, per_client_rows
 from harmony_sim.evaluation.skew import cut_skew, probe_indices, server_accuracy_by_arch
 from harmony_sim.inference.profiles import inference_codecs, load_inference_profiles
 from harmony_sim.inference.study import StudyResult, run_inference_study
@@ -34,8 +34,6 @@ from harmony_sim.scenario import Scenario
 from harmony_sim.selection import evaluation_clients
 
 log = logging.getLogger(__name__)
-# Figures of the evaluation summarised per tier too (TensorBoard's per-tier curves).
-TIER_METRICS = ("device_acc", "server_acc", "hybrid_acc", "fallback_rate")
 
 
 class RoundState(Enum):
@@ -93,8 +91,7 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
                                                state.resumed_from))
         if resume is None:
             with _step("round 0 evaluation"):
-                state.initial = state.latest = _figures(_client_rows(runtime.evaluate(eval_ids),
-                                                                     scenario))
+                state.initial = _figures(_client_rows(runtime.evaluate(eval_ids), scenario))
             state.rows.append({"round": 0, **state.initial,
                                **_fault_counts(runtime, 0, RoundFaults())})
             state.finish(0, runtime.export_state())
@@ -133,8 +130,7 @@ def run_simulation(scenario: Scenario, run_dir: RunDirectory, show_progress: boo
                 rows = _client_rows(evals, scenario)
                 if last:
                     final_evals, final_rows = evals, rows
-                state.latest = _figures(rows)
-                row.update(state.latest, eval_s=time.perf_counter() - evaluated)
+                row.update(_figures(rows), eval_s=time.perf_counter() - evaluated)
             _transition(round_idx, RoundState.RECORDING)
             row.update(_fault_counts(runtime, seen_faults, faults))
             row["wall_s"] = time.perf_counter() - round_started
@@ -309,7 +305,7 @@ def _figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if len(tiers) > 1:
         figures["tier_metrics"] = {
             tier: {k: v for k, v in mean_of_rows([r for r in rows if r["tier"] == tier]).items()
-                   if k.startswith(TIER_METRICS)}
+                   if k.startswith(ACCURACY_METRICS)}
             for tier in tiers}
     return figures
 

@@ -174,8 +174,8 @@ class Harmony(SplitGP):
         first order; a FOMAML restore learnt markedly slower in our runs); the outer Reptile
         step is the supernet update in aggregate()."""
         samples = len(y)
-        if self.config.meta and self.config.inner_steps > 0 and len(y) >= 4:
-            half = len(y) // 2
+        half = self._support_half(samples)
+        if half:
             self._adapt(models, x[:half], y[:half])
             x, y = x[half:], y[half:]
         assert models.head is not None
@@ -190,12 +190,17 @@ class Harmony(SplitGP):
         return ClientForward(cut, exit_loss, upload, y, samples,
                              simulated_cut=simulated if train else None)
 
+    def _support_half(self, samples: int) -> int:
+        """The meta inner loop's support share of a batch (0: no inner loop for this batch)."""
+        meta = self.config.meta and self.config.inner_steps > 0 and samples >= 4
+        return samples // 2 if meta else 0
+
     def group_forward(self, call: GroupCall, x: Tensor, y: Tensor) -> GroupForward:
         """client_forward for a stack of clients (vectorised.py): the same inner loop and
         query step, every client's simulated views from the round's simulated stacks."""
         samples = y.shape[1]
-        if self.config.meta and self.config.inner_steps > 0 and samples >= 4:
-            half = samples // 2
+        half = self._support_half(samples)
+        if half:
             call.adapt(x[:, :half], y[:, :half], self.config.inner_steps, self.config.inner_lr)
             x, y = x[:, half:], y[:, half:]
         cut = call.extractor(x)

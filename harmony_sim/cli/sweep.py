@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
+from harmony_sim.cli.compare import DEFAULT_BY
 from harmony_sim.comparison import find_runs, run_row, write_comparison
 from harmony_sim.scenario.loading import load_scenario
 from harmony_sim.sweep import SEED_FIELD, grid_points, parse_grid, run_grid
-
-DEFAULT_BY = ["algorithm.name"]  # a sweep over seeds only still compares something named
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -20,7 +19,8 @@ def execute(args: argparse.Namespace) -> int:
     out = args.out or base.output.dir / f"sweep-{base.name}-{datetime.now():%Y%m%d-%H%M%S}"
     folders = run_grid(args.scenario, args.overrides, points, out, jobs=args.jobs,
                        show_progress=args.verbosity >= 0)
-    by = [field for field in grid if field != SEED_FIELD] or DEFAULT_BY
+    # A sweep over seeds only still compares something named.
+    by = [field for field in grid if field != SEED_FIELD] or list(DEFAULT_BY)
     rows = [run_row(run, by) for run in find_runs(folders)]
     write_comparison(rows, by, out, extra={
         "scenario": str(args.scenario), "overrides": args.overrides, "grid": grid,

@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
+
+from harmony_sim.scenario.schema import ExitRule
 
 SKEW_COLUMNS = ["skew", "cut_cosine", "cut_cka", "server_ood_acc_arch_spread"]
-AUROC_COLUMNS = [f"ood_auroc[{rule}]" for rule in ("entropy", "confidence", "energy",
-                                                   "mahalanobis")]
+AUROC_COLUMNS = [f"ood_auroc[{rule}]" for rule in get_args(ExitRule)]
 EXIT_RULE_AUROC = "ood_auroc"  # the AUROC of the rule the run exits with (summary exit_rule)
 _RATIO = re.compile(r"^hybrid_acc@p(.+)$")
 

@@ -3,8 +3,6 @@ comparison.csv / .json (one row per group) and comparison.png."""
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,6 +12,7 @@ from harmony_sim.comparison.figure import plot_comparison
 from harmony_sim.comparison.metrics import all_columns, ratios_in, shown_columns
 from harmony_sim.comparison.table import aggregate, print_table
 from harmony_sim.console import console
+from harmony_sim.results import RunDirectory
 
 RUNS_CSV = "runs.csv"
 COMPARISON_CSV = "comparison.csv"
@@ -29,11 +28,11 @@ def write_comparison(rows: Sequence[Mapping[str, Any]], by: Sequence[str], out: 
     table = aggregate(rows, by, all_columns(ratios))
     title = title or comparison_title(rows, by)
     print_table(table, by, shown_columns(ratios), title)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_csv(out / RUNS_CSV, _run_columns(rows, by), rows)
-    _write_csv(out / COMPARISON_CSV, list(table[0]), table)
-    payload = {"title": title, "by": list(by), **(extra or {}), "table": table}
-    (out / COMPARISON_JSON).write_text(json.dumps(_finite_or_null(payload), indent=1) + "\n")
+    files = RunDirectory(out)  # its atomic CSV/JSON writers (NaN: empty cell, null)
+    files.write_table(RUNS_CSV, _run_columns(rows, by), rows)
+    files.write_table(COMPARISON_CSV, list(table[0]), table)
+    files.write_json(COMPARISON_JSON, {"title": title, "by": list(by), **(extra or {}),
+                                       "table": table})
     plot_comparison(table, by, shown_columns(ratios), out / COMPARISON_PNG, title)
     console.print(f"comparison: {out}/{COMPARISON_CSV}, {COMPARISON_PNG}, {RUNS_CSV}")
     return table
@@ -54,26 +53,6 @@ def _run_columns(rows: Sequence[Mapping[str, Any]], by: Sequence[str]) -> list[s
     first = [*by, "seed", "scenario", "rounds", "run", "wall_s"]
     rest = sorted({key for row in rows for key in row} - set(first))
     return [key for key in first if any(key in row for row in rows)] + rest
-
-
-def _write_csv(path: Path, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, list(columns), extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else v)
-                             for k, v in row.items()})
-
-
-def _finite_or_null(value: Any) -> Any:
-    """JSON has no NaN: a missing figure is null."""
-    if isinstance(value, Mapping):
-        return {k: _finite_or_null(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite_or_null(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _is_number(value: Any) -> bool:

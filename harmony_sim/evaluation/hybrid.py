@@ -85,6 +85,10 @@ def id_ood_accuracies(ev: ClientEvaluation) -> dict[str, float]:
     }
 
 
+# The per-ratio accuracy figures of every evaluation (metric_name gives each ratio's key).
+ACCURACY_METRICS = ("device_acc", "server_acc", "hybrid_acc", "fallback_rate")
+
+
 def metric_name(metric: str, ratio: float) -> str:
     return f"{metric}@p{ratio:g}"
 

@@ -33,11 +33,14 @@ SLO_COLUMNS = ("condition", "codec", "tier", "slo_p95_ms", "threshold", "met", "
 
 
 
-def latency_study(setup: StudySetup, scenario: Scenario) -> list[dict[str, Any]]:
-    """Rows of STUDY_COLUMNS: every condition x codec x threshold x tier."""
+def latency_study(setup: StudySetup, scenario: Scenario
+                  ) -> tuple[list[dict[str, Any]], dict[str, RequestOutcome]]:
+    """Rows of STUDY_COLUMNS (every condition x codec x threshold x tier), and per condition
+    the outcome at the first codec and the headline threshold (the latency CDF's)."""
     inf = scenario.inference
     sources = study_sources(setup, scenario)
-    rows = []
+    headline = headline_threshold(scenario)
+    rows, headline_outcomes = [], {}
     for condition in scenario.network.conditions:
         for codec in inf.codecs:
             vectors = [[th] * len(setup.tiers) for th in inf.thresholds]
@@ -45,14 +48,28 @@ def latency_study(setup: StudySetup, scenario: Scenario) -> list[dict[str, Any]]
             for th, outcome in zip(inf.thresholds, outcomes, strict=True):
                 rows += [{"condition": condition, "codec": codec, "threshold": th, **r}
                          for r in tier_rows(setup, outcome)]
-    return rows
+                if codec == inf.codecs[0] and th == headline:
+                    headline_outcomes[condition] = outcome
+    return rows, headline_outcomes
+
+
+def base_threshold(scenario: Scenario) -> float:
+    """The study's base exit threshold: inference.load_threshold, else the first swept one."""
+    inf = scenario.inference
+    return inf.load_threshold if inf.load_threshold is not None else inf.thresholds[0]
+
+
+def headline_threshold(scenario: Scenario) -> float:
+    """The swept threshold nearest the base one."""
+    base = base_threshold(scenario)
+    return min(scenario.inference.thresholds, key=lambda t: abs(t - base))
 
 
 def load_sweep(setup: StudySetup, scenario: Scenario) -> list[dict[str, Any]]:
     """Rows of LOAD_COLUMNS: latency against the number of active clients (first condition and
     codec, inference.load_threshold), with the server's offered load and utilisation."""
     inf = scenario.inference
-    threshold = inf.load_threshold if inf.load_threshold is not None else inf.thresholds[0]
+    threshold = base_threshold(scenario)
     rows = []
     for clients in inf.load_clients:
         (outcome,) = run_thresholds(setup, scenario, scenario.network.conditions[0], inf.codecs[0],
@@ -65,12 +82,9 @@ def load_sweep(setup: StudySetup, scenario: Scenario) -> list[dict[str, Any]]:
 
 
 def headline_rows(scenario: Scenario, study: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per condition and tier at the first codec and the base threshold (load_threshold, else
-    the first threshold; the nearest swept one)."""
-    inf = scenario.inference
-    base = inf.load_threshold if inf.load_threshold is not None else inf.thresholds[0]
-    nearest = min(inf.thresholds, key=lambda t: abs(t - base))
-    return [r for r in study if r["codec"] == inf.codecs[0] and r["threshold"] == nearest]
+    """Per condition and tier at the first codec and the headline threshold."""
+    first, nearest = scenario.inference.codecs[0], headline_threshold(scenario)
+    return [r for r in study if r["codec"] == first and r["threshold"] == nearest]
 
 
 @dataclass
@@ -93,7 +107,7 @@ def run_inference_study(scenario: Scenario, dataset: Dataset, evals: Sequence[Cl
     """Every sweep the scenario's inference section asks for (`tier_archs`: each tier's fitted
     architecture, whose device time a request costs)."""
     setup = prepare_study(scenario, dataset, evals, profiles, tier_archs)
-    study = latency_study(setup, scenario)
+    study, headline_outcomes = latency_study(setup, scenario)
     headline = headline_rows(scenario, study)
     summary: dict[str, Any] = {
         "service_ms": setup.server.service_s * 1e3, "workers": setup.server.workers,
@@ -101,13 +115,7 @@ def run_inference_study(scenario: Scenario, dataset: Dataset, evals: Sequence[Cl
         "device_ms": {t.name: t.device_s * 1e3 for t in setup.tiers},
         "headline": headline}
     inf = scenario.inference
-    threshold = headline[0]["threshold"]
-    sources = study_sources(setup, scenario)
-    result = StudyResult(setup, study, summary, headline_threshold=threshold)
-    result.headline_outcomes = {
-        c: run_thresholds(setup, scenario, c, inf.codecs[0], sources,
-                          [[threshold] * len(setup.tiers)])[0]
-        for c in scenario.network.conditions}
+    result = StudyResult(setup, study, summary, headline_outcomes, headline_threshold(scenario))
     if inf.load_clients:
         result.load = load_sweep(setup, scenario)
         summary["load"] = [{k: r.get(k) for k in ("clients", "utilisation", "p95_ms")}

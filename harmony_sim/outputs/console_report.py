@@ -31,8 +31,8 @@ class ConsoleReport(RunOutput):
         s = start.scenario
         self.ratios = s.evaluation.ood_ratios
         print_architectures(start.population.tiers, start.population.host_gflops)
-        if start.recorded:
-            self._remember(start.recorded[-1])
+        for row in start.recorded:  # a resumed run: the last evaluated round so far
+            self._remember(row)
         self.bar = RoundProgress(s.training.rounds, f"{s.name} [{s.algorithm.name}]",
                                  enabled=self.progress, done=start.resumed_from or 0)
         self.bar.__enter__()

@@ -8,10 +8,11 @@ import importlib.util
 import math
 from typing import Any
 
+from harmony_sim.evaluation.hybrid import ACCURACY_METRICS
 from harmony_sim.outputs.base import Row, RunOutput, RunStart
 
 TENSORBOARD_DIR = "tensorboard"
-ACCURACY_PREFIXES = ("device_acc", "server_acc", "hybrid_acc", "fallback_rate", "ood_auroc")
+ACCURACY_PREFIXES = (*ACCURACY_METRICS, "ood_auroc")
 
 
 def tensorboard_available() -> bool:

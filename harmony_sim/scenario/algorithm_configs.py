@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from harmony_sim.scenario.section import StrictModel
+from harmony_sim.scenario.section import StrictModel, name_tags
 
 
 class PersonalConfig(StrictModel):
@@ -148,16 +148,12 @@ DEFAULT_ALGORITHM = "splitgp"
 
 def algorithm_names() -> list[str]:
     """Every name `algorithm.name` accepts (presets included), in declaration order."""
-    return [name for config in ALGORITHM_CONFIGS for name in config_names(config)]
-
-
-def config_names(config: type[StrictModel]) -> tuple[str, ...]:
-    return config.model_fields["name"].annotation.__args__  # type: ignore[union-attr]
+    return [name for config in ALGORITHM_CONFIGS for name in name_tags(config)]
 
 
 def algorithm_section(name: str) -> type[StrictModel] | None:
     """The config class of an algorithm name (None: no such algorithm)."""
-    return next((c for c in ALGORITHM_CONFIGS if name in config_names(c)), None)
+    return next((c for c in ALGORITHM_CONFIGS if name in name_tags(c)), None)
 
 
 def switch_algorithm(section: dict[str, Any], name: str) -> tuple[dict[str, Any], list[str]]:

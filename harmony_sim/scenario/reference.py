@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import sys
-import typing
 from pathlib import Path
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from harmony_sim.scenario.schema import Scenario
+from harmony_sim.scenario.section import name_tags, section_models
 
 REFERENCE_PATH = Path("docs/scenario-reference.md")
 HEADER = """# Scenario reference
@@ -44,17 +44,6 @@ def _default(info: FieldInfo) -> str:
     return json.dumps(value)
 
 
-def _nested_models(annotation: object) -> list[type[BaseModel]]:
-    """The section models a field holds: one, or every member of a discriminated union."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in typing.get_args(annotation) for m in _nested_models(arg)]
-
-
-def _tags(model: type[BaseModel]) -> list[str]:
-    return list(typing.get_args(model.model_fields["name"].annotation))
-
-
 def _section(model: type[BaseModel], path: str, lines: list[str], title: str = "",
              done: set[tuple[type[BaseModel], str]] | None = None) -> None:
     done = set() if done is None else done
@@ -68,14 +57,14 @@ def _section(model: type[BaseModel], path: str, lines: list[str], title: str = "
     nested: list[tuple[type[BaseModel], str, str]] = []
     for name, info in model.model_fields.items():
         key = info.alias or name
-        children = _nested_models(info.annotation)
+        children = section_models(info.annotation)
         child_path = f"{path}.{key}" if path else key
         description = (info.description or "").replace("|", "\\|")
         type_name = _type_name(info.annotation)
         if len(children) > 1:  # a section per algorithm, chosen by its name
             type_name = "section chosen by `name`"
             nested += [(c, child_path, f"## `{child_path}` with name: "
-                        + ", ".join(f"`{tag}`" for tag in _tags(c))) for c in children]
+                        + ", ".join(f"`{tag}`" for tag in name_tags(c))) for c in children]
         elif children:
             nested.append((children[0], child_path, ""))
             description = description or f"see `{child_path}`"
