@@ -11,14 +11,17 @@ width 1 depth 1, cut 32x7x7, GroupNorm) and trains one local epoch; where partic
 samples would pass `--max-samples` (1,000 participants on CPU), each holds fewer, said in the
 table (the round time then covers fewer steps; samples/s stays comparable). The round runs
 in-process (LocalRuntime: the lockstep server step, begin and end of round included). Prints
-round seconds and training samples per second for each (device, participants, mode), one run
-each, and the vectorised speed-up (in-turn time / vectorised time)."""
+round seconds and training samples per second for each (device, participants, mode) and the
+vectorised speed-up (in-turn time / vectorised time); with --repeats the modes' rounds
+alternate and the figures are medians (the speed-up: the median of the back-to-back pairs')."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -78,7 +81,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads of the pool (runtime.threads_per_actor)")
     parser.add_argument("--repeats", type=int, default=1,
-                        help="rounds per (participants, mode); the median is shown")
+                        help="rounds per (participants, mode), interleaved; medians are shown")
     parser.add_argument("--skip-sequential-above", type=int, default=None,
                         help="skip clients-in-turn runs above this many participants")
     args = parser.parse_args()
@@ -89,25 +92,39 @@ def main() -> None:
           f"1 local epoch, torch {torch.__version__}, {args.threads} CPU thread(s), median of "
           f"{args.repeats} round(s)")
     print(f"{'device':6} {'participants':>12} {'samples':>7} {'mode':>10} {'round s':>9} "
-          f"{'samples/s':>10} {'speed-up':>8}")
+          f"{'samples/s':>10} {'speed-up':>8}  {'each round' if args.repeats > 1 else ''}")
     for device in devices:
         for n in args.participants:
             samples = args.samples if device != "cpu" else \
                 max(args.batch_size, min(args.samples, args.max_samples // n))
-            times: dict[str, float] = {}
-            for mode in ("off", "on"):
-                if mode == "off" and args.skip_sequential_above and \
-                        n > args.skip_sequential_above:
-                    continue
-                times[mode] = statistics.median(
-                    round_seconds(n, samples, args.batch_size, args.algorithm, device, mode,
-                                  args.max_group, args.threads) for _ in range(args.repeats))
-                speedup = (f"{times['off'] / times['on']:.2f}x"
-                           if mode == "on" and "off" in times else "")
+            modes = ["on"] if args.skip_sequential_above and n > args.skip_sequential_above \
+                else ["off", "on"]
+            times = paired_rounds(modes, args.repeats, functools.partial(
+                round_seconds, n, samples, args.batch_size, args.algorithm, device,
+                max_group=args.max_group, threads=args.threads))
+            for mode in modes:
+                seconds = statistics.median(times[mode])
+                speedup = ""
+                if mode == "on" and "off" in times:
+                    # The median of per-repeat ratios: each pair ran back to back, so a slow
+                    # spell of a shared machine hits both sides of a ratio alike.
+                    ratios = [a / b for a, b in zip(times["off"], times["on"], strict=True)]
+                    speedup = f"{statistics.median(ratios):.2f}x"
                 label = "in turn" if mode == "off" else "vectorised"
-                print(f"{device:6} {n:12d} {samples:7d} {label:>10} {times[mode]:9.2f} "
-                      f"{n * samples / times[mode]:10.0f} {speedup:>8}", flush=True)
+                rounds = " ".join(f"{t:.2f}" for t in times[mode]) if args.repeats > 1 else ""
+                print(f"{device:6} {n:12d} {samples:7d} {label:>10} {seconds:9.2f} "
+                      f"{n * samples / seconds:10.0f} {speedup:>8}  {rounds}", flush=True)
 
+
+def paired_rounds(modes: list[str], repeats: int,
+                  run: Callable[..., float]) -> dict[str, list[float]]:
+    """`repeats` rounds of every mode, interleaved and in alternating order (off on, on off,
+    ...) so that drift of a shared machine falls on both modes alike."""
+    times: dict[str, list[float]] = {mode: [] for mode in modes}
+    for r in range(repeats):
+        for mode in (modes if r % 2 == 0 else modes[::-1]):
+            times[mode].append(run(vectorise=mode))
+    return times
 
 if __name__ == "__main__":
     main()

@@ -40,6 +40,7 @@ from harmony_sim.algorithms.split_protocol import (
     CutGradient,
     CutUpload,
     ServerTrainer,
+    client_loss,
 )
 from harmony_sim.algorithms.vectorised import (
     GroupCall,
@@ -92,6 +93,11 @@ class Algorithm(ABC):
     def exit_loss_weight(self) -> float:
         """Weight of the exit CE in the client's loss (gamma; 1 without a server)."""
         return self.config.gamma if (self.has_exit and self.uses_server) else 1.0
+
+    @property
+    def trains_simulated(self) -> bool:
+        """Whether a client's simulated extractors (HARMONY's) take gradient steps."""
+        return False
 
     # ---- component naming -------------------------------------------------------------------
     def extractor_key(self, arch: ArchSpec) -> str:
@@ -242,16 +248,10 @@ class Algorithm(ABC):
                         forward: ClientForward, answer: CutGradient | None) -> None:
         """gamma * CE(exit) + the server's gradient over the cut (surrogate (cut * grad).sum()),
         and over the simulated views when they train; one optimiser step."""
-        gamma = self.exit_loss_weight
-        loss = forward.cut.new_zeros(())
-        if forward.exit_loss is not None and gamma > 0:
-            loss = loss + gamma * forward.exit_loss
-        if answer is not None:
-            loss = loss + (forward.cut * answer.grad).sum()
-            if forward.simulated_cut is not None and answer.simulated is not None:
-                loss = loss + (forward.simulated_cut * answer.simulated).sum()
+        loss = client_loss(forward.exit_loss, self.exit_loss_weight, [] if answer is None else [
+            (forward.cut, answer.grad), (forward.simulated_cut, answer.simulated)])
         optimizer.zero_grad(set_to_none=True)
-        if loss.requires_grad:
+        if loss is not None and loss.requires_grad:
             loss.backward()
             optimizer.step()
 

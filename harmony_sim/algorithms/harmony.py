@@ -57,6 +57,10 @@ class Harmony(SplitGP):
         c = self.config
         return c.beta if c.contrastive else 0.0
 
+    @property
+    def trains_simulated(self) -> bool:
+        return self.config.train_simulated
+
     # ---- components -------------------------------------------------------------------------
     def extractor_key(self, arch: ArchSpec) -> str:
         return supernet_key(arch.family)
@@ -148,7 +152,7 @@ class Harmony(SplitGP):
             shared.components[supernet_key(arch.family)], self.config.param_noise_std,
             generator) for arch in archs]
         models.simulated_archs = list(archs)
-        if self.config.train_simulated:
+        if self.trains_simulated:
             models.simulated_start = [clone_state(e.state_dict()) for e in models.simulated]
 
     def contribute(self, models: ClientModels, weight: float, global_model: GlobalModel,
@@ -181,7 +185,7 @@ class Harmony(SplitGP):
         assert models.head is not None
         cut = models.extractor(x)
         exit_loss = F.cross_entropy(models.head(cut), y)
-        train = self.config.train_simulated and bool(models.simulated)
+        train = self.trains_simulated and bool(models.simulated)
         with torch.set_grad_enabled(train):
             simulated = torch.cat([e(x) for e in models.simulated]) if models.simulated else None
         views = [cut.detach()] if simulated is None else [cut.detach(), simulated.detach()]
@@ -205,7 +209,7 @@ class Harmony(SplitGP):
             x, y = x[:, half:], y[:, half:]
         cut = call.extractor(x)
         exit_loss = call.exit_loss(cut, y)
-        train = self.config.train_simulated
+        train = self.trains_simulated
         simulated = call.simulated(x, train)
         views = cut.detach() if simulated is None else \
             torch.cat([cut.detach(), simulated.detach()], 1)

@@ -110,6 +110,19 @@ def server_ce_grad(logits: Tensor, labels: Tensor, views: int,
     return logits.grad, float(ce.detach())
 
 
+def client_loss(exit_loss: Tensor | None, exit_weight: float,
+                answered: Sequence[tuple[Tensor | None, Tensor | None]]) -> Tensor | None:
+    """The loss whose backward is a client's step: exit_weight * its exit CE (summed over the
+    clients of a stack) plus, for each (output, server's dL/d(output)) pair with a gradient,
+    the surrogate (output * grad).sum(), which chains the server's gradient into the client's
+    weights. None when nothing carries a gradient (no exit loss to weigh, no answer)."""
+    terms = []
+    if exit_loss is not None and exit_weight > 0:
+        terms.append(exit_weight * exit_loss.sum())
+    terms += [(out * grad).sum() for out, grad in answered if out is not None and grad is not None]
+    return sum(terms[1:], terms[0]) if terms else None
+
+
 @dataclass
 class _PendingStep:
     uploads: list[CutUpload]

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from harmony_sim.algorithms.context import RunContext
 from harmony_sim.algorithms.placement import group_limit
 from harmony_sim.algorithms.records import ClientForward, ClientModels
-from harmony_sim.algorithms.split_protocol import CutUpload
+from harmony_sim.algorithms.split_protocol import CutUpload, client_loss
 from harmony_sim.algorithms.stacking import Params, Stack, StackedSGD, sgd_rows, structure_key
 
 log = logging.getLogger(__name__)
@@ -85,16 +85,13 @@ class GroupCall:
         slots = self.structure.slots
         if slots == 0:
             return None
-        position = {cid: i for i, cid in enumerate(self.cids)}
         out: Tensor | None = None
         for part, sim in zip(simulated_parts(self.structure), self.structure.simulated,
                              strict=True):
-            chosen = [r for r, (cid, _) in enumerate(sim.owners) if cid in position]
-            if not chosen:
+            found = sim.indices(self.cids, x.device)
+            if found is None:
                 continue
-            g = torch.tensor([position[sim.owners[r][0]] for r in chosen], device=x.device)
-            j = torch.tensor([sim.owners[r][1] for r in chosen], device=x.device)
-            rows = torch.tensor(chosen, device=x.device)
+            g, j, rows = found
             leaves = sim.stack.rows(rows, train)
             if train:
                 self.params[part], self.rows[part] = leaves, rows
@@ -114,6 +111,22 @@ class SimulatedStack:
 
     stack: Stack
     owners: list[tuple[int, int]]
+    _indices: dict[tuple[int, ...], tuple[Tensor, Tensor, Tensor] | None] = field(
+        default_factory=dict, repr=False)
+
+    def indices(self, cids: Sequence[int],
+                device: torch.device) -> tuple[Tensor, Tensor, Tensor] | None:
+        """For a call over `cids`, of the rows they own: each one's client position in the call,
+        its slot, the row (None: they own none). Cached: a round's steps repeat their calls."""
+        key = tuple(cids)
+        if key not in self._indices:
+            position = {cid: i for i, cid in enumerate(cids)}
+            chosen = [r for r, (cid, _) in enumerate(self.owners) if cid in position]
+            self._indices[key] = None if not chosen else (
+                torch.tensor([position[self.owners[r][0]] for r in chosen], device=device),
+                torch.tensor([self.owners[r][1] for r in chosen], device=device),
+                torch.tensor(chosen, device=device))
+        return self._indices[key]
 
 
 @dataclass
@@ -128,12 +141,17 @@ class ClientStructure:
     simulated: list[SimulatedStack] = field(default_factory=list)
     slots: int = 0
     row: dict[int, int] = field(init=False)  # client id -> its row in the stacks
+    _rows: dict[tuple[int, ...], Tensor] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.row = {cid: i for i, cid in enumerate(self.cids)}
 
     def rows_of(self, cids: Sequence[int], device: torch.device) -> Tensor:
-        return torch.tensor([self.row[c] for c in cids], device=device)
+        """The stack rows of `cids` (cached: a round's steps repeat their calls)."""
+        key = tuple(cids)
+        if key not in self._rows:
+            self._rows[key] = torch.tensor([self.row[c] for c in cids], device=device)
+        return self._rows[key]
 
 
 def structure_blocker(models: ClientModels) -> str | None:
@@ -156,6 +174,9 @@ class StackedAlgorithm(Protocol):
 
     @property
     def exit_loss_weight(self) -> float: ...
+
+    @property
+    def trains_simulated(self) -> bool: ...
 
     def group_forward(self, call: GroupCall, x: Tensor, y: Tensor) -> GroupForward: ...
 
@@ -187,7 +208,7 @@ class VectorisedClients:
                 {part: StackedSGD(s, t.lr, t.momentum, t.weight_decay)
                  for part, s in stacks.items()}, limit)
             self._stack_simulated(structure, models)
-            if models[0].simulated_start:  # HARMONY's simulated extractors train: their rows
+            if algorithm.trains_simulated:  # HARMONY's simulated extractors train: their rows
                 for part, sim in zip(simulated_parts(structure), structure.simulated,
                                      strict=True):
                     structure.optimizers[part] = StackedSGD(sim.stack, t.lr, t.momentum,
@@ -259,27 +280,27 @@ class VectorisedClients:
         for call in self.calls:
             out = call.forward
             assert out is not None
-            loss = out.cut.new_zeros(())
             if out.exit_loss is not None:
-                if weight > 0:
-                    loss = loss + weight * out.exit_loss.sum()
                 exit_losses.update(zip(call.cids, out.exit_loss.detach().tolist(), strict=True))
-            grads = [cut_grads.get(cid) for cid in call.cids]
-            if any(g is not None for g in grads):
-                loss = loss + (out.cut * torch.stack([
-                    torch.zeros_like(out.cut[0]) if g is None else g.to(self.device)
-                    for g in grads])).sum()
-            sim_grads = [(simulated_grads or {}).get(cid) for cid in call.cids]
-            if out.simulated is not None and any(g is not None for g in sim_grads):
-                loss = loss + (out.simulated * torch.stack([
-                    torch.zeros_like(out.simulated[0]) if g is None else g.to(self.device)
-                    for g in sim_grads])).sum()
-            if loss.requires_grad:
+            loss = client_loss(out.exit_loss, weight, [
+                (out.cut, self._stacked(call.cids, cut_grads, out.cut)),
+                (out.simulated, self._stacked(call.cids, simulated_grads or {}, out.simulated))])
+            if loss is not None and loss.requires_grad:
                 loss.backward()
                 for part, leaves in call.params.items():
                     call.structure.optimizers[part].step(call.rows[part], leaves)
         self.calls = []
         return exit_losses
+
+    def _stacked(self, cids: Sequence[int], grads: Mapping[int, Tensor | None],
+                 like: Tensor | None) -> Tensor | None:
+        """The clients' server gradients as one (clients, ...) tensor shaped like `like`, zero
+        rows for clients without one (None: none has one)."""
+        rows = [grads.get(cid) for cid in cids]
+        if like is None or all(g is None for g in rows):
+            return None
+        return torch.stack([torch.zeros_like(like[0]) if g is None else g.to(self.device)
+                            for g in rows])
 
     def write_back(self) -> None:
         """Every client's trained rows into its own modules."""

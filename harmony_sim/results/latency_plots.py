@@ -22,13 +22,9 @@ from harmony_sim.scenario import Scenario
 CODEC_STYLES = {"fp32": "-", "fp16": "--", "int8": ":"}
 
 
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """(latency, accuracy) points no other point beats on both (lower latency, higher accuracy)."""
-    return [(x, y) for x, y, _ in pareto_rows([(x, y, None) for x, y in points])]
-
-
 def pareto_rows(points: Sequence[tuple[float, float, Any]]) -> list[tuple[float, float, Any]]:
-    """pareto_front for (latency, accuracy, tag) points; the tag names the point on the plot."""
+    """The (latency, accuracy, tag) points no other point beats on both (lower latency, higher
+    accuracy), by latency; the tag names the point on the plot."""
     front: list[tuple[float, float, Any]] = []
     for x, y, tag in sorted(points, key=lambda p: (p[0], -p[1])):
         if not front or y > front[-1][1]:

@@ -109,10 +109,11 @@ def test_study_needs_a_profile_per_tier(tiny_scenario, tmp_path: Path) -> None: 
 
 
 def test_pareto_front_keeps_only_undominated_points() -> None:
-    from harmony_sim.results.latency_plots import pareto_front
+    from harmony_sim.results.latency_plots import pareto_rows
 
-    points = [(3.0, 0.6), (1.0, 0.5), (2.0, 0.4), (3.0, 0.7), (5.0, 0.7), (8.0, 0.9)]
-    assert pareto_front(points) == [(1.0, 0.5), (3.0, 0.7), (8.0, 0.9)]
+    points = [(3.0, 0.6, "a"), (1.0, 0.5, "b"), (2.0, 0.4, "c"), (3.0, 0.7, "d"),
+              (5.0, 0.7, "e"), (8.0, 0.9, "f")]
+    assert pareto_rows(points) == [(1.0, 0.5, "b"), (3.0, 0.7, "d"), (8.0, 0.9, "f")]
 
 
 def test_a_tier_without_evaluated_clients_is_a_clear_error(tiny_scenario, profile_dir: Path,  # noqa: ANN001
