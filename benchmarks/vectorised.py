@@ -29,6 +29,8 @@ import torch
 from harmony_sim.data import Dataset
 from harmony_sim.data.partition import ClientData
 from harmony_sim.models import ArchSpec
+from harmony_sim.models.context import ModelContext
+from harmony_sim.models.cost import arch_cost
 from harmony_sim.population import VirtualClient
 from harmony_sim.runtime import LocalRuntime
 from harmony_sim.scenario.loading import scenario_from_dict
@@ -54,10 +56,13 @@ def round_seconds(participants: int, samples: int, batch_size: int, algorithm: s
         "output": {"plots": False}})
     dataset = synthetic(participants, samples)
     arch = ArchSpec(scenario.model.family, scenario.model.width, scenario.model.depth)
+    # The cost model's working set per client sizes the stacked calls, as in a real run.
+    memory = arch_cost(arch, ModelContext.of(scenario.model, dataset.input_shape,
+                                             dataset.num_classes), batch_size).peak_train_bytes
     empty = np.zeros(0, dtype=np.int32)
     clients = [VirtualClient(ClientData(cid, np.arange(10), np.arange(
-        cid * samples, (cid + 1) * samples, dtype=np.int32), empty, empty), arch)
-        for cid in range(participants)]
+        cid * samples, (cid + 1) * samples, dtype=np.int32), empty, empty), arch,
+        memory_bytes=memory) for cid in range(participants)]
     runtime = LocalRuntime(scenario, dataset, clients)
     if device == "cuda":
         torch.cuda.synchronize()
@@ -94,6 +99,9 @@ def main() -> None:
     print(f"{'device':6} {'participants':>12} {'samples':>7} {'mode':>10} {'round s':>9} "
           f"{'samples/s':>10} {'speed-up':>8}  {'each round' if args.repeats > 1 else ''}")
     for device in devices:
+        for mode in ("off", "on"):  # untimed: kernel set-up (cuDNN, oneDNN) lands here
+            round_seconds(10, args.batch_size, args.batch_size, args.algorithm, device, mode,
+                          args.max_group, args.threads)
         for n in args.participants:
             samples = args.samples if device != "cpu" else \
                 max(args.batch_size, min(args.samples, args.max_samples // n))

@@ -1,9 +1,13 @@
-"""Where training runs: the torch device of `runtime.device`, whether to vectorise, how many
-clients one stacked call may hold."""
+"""Where training runs: the torch device of `runtime.device`, how many clients one stacked call
+may hold, waiting for a device's queued work (for timing), and logging such decisions once per
+process."""
 
 from __future__ import annotations
 
+import functools
 import logging
+import sys
+from collections.abc import Callable
 
 import psutil
 import torch
@@ -29,17 +33,44 @@ def resolve_device(setting: str) -> torch.device:
     return torch.device("cuda" if available else "cpu")
 
 
-def free_bytes(device: torch.device) -> int:
+def budget_bytes(device: torch.device) -> int:
+    """The memory this process plans its stacked calls in: on cuda its share of the GPU's total
+    memory (a Ray actor's GPU share), fixed for the run so that a repeated or resumed run
+    chunks alike (free memory moves with torch's caching allocator); on CPU the free memory."""
     if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free)
+        return int(torch.cuda.get_device_properties(device).total_memory * _gpu_share())
     return int(psutil.virtual_memory().available)
+
+
+def _gpu_share() -> float:
+    ray = sys.modules.get("ray")  # only a Ray actor has a share; never import Ray for this
+    if ray is None or not ray.is_initialized():
+        return 1.0
+    return min(1.0, float(ray.get_runtime_context().get_assigned_resources().get("GPU", 1.0)))
 
 
 def group_limit(configured: int | None, device: torch.device, bytes_per_client: int) -> int:
     """Clients per stacked call: `runtime.max_group`, else what MEMORY_SHARE of the device's
-    free memory holds at `bytes_per_client` (on CPU at most CPU_GROUP)."""
+    budget holds at `bytes_per_client` (on CPU at most CPU_GROUP)."""
     if configured is not None:
         return configured
-    fits = max(1, int(MEMORY_SHARE * free_bytes(device)) // max(1, bytes_per_client))
+    fits = max(1, int(MEMORY_SHARE * budget_bytes(device)) // max(1, bytes_per_client))
     return min(fits, CPU_GROUP) if device.type == "cpu" else fits
+
+
+def device_sync(device: torch.device) -> Callable[[], None] | None:
+    """What waits for `device`'s queued work (None on CPU, where calls finish as they return):
+    CUDA calls return before the GPU has run them, so a timer must wait at both ends."""
+    if device.type == "cuda":
+        return functools.partial(torch.cuda.synchronize, device)
+    return None
+
+
+_logged: set[str] = set()
+
+
+def log_once(message: str, level: int = logging.INFO) -> None:
+    """Log a placement decision once per process, not every round."""
+    if message not in _logged:
+        _logged.add(message)
+        log.log(level, message)

@@ -21,13 +21,10 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from harmony_sim.algorithms.context import RunContext
-from harmony_sim.algorithms.placement import group_limit
+from harmony_sim.algorithms.placement import group_limit, log_once
 from harmony_sim.algorithms.records import ClientForward, ClientModels
 from harmony_sim.algorithms.split_protocol import CutUpload, client_loss
 from harmony_sim.algorithms.stacking import Params, Stack, StackedSGD, sgd_rows, structure_key
-
-log = logging.getLogger(__name__)
-_logged: set[str] = set()
 
 
 @dataclass
@@ -215,7 +212,7 @@ class VectorisedClients:
                                                             t.weight_decay)
             if limit < len(cids):
                 why = "runtime.max_group" if max_group else "free memory, CPU cache"
-                _log_once(f"vectorised: {len(cids)} clients of one architecture in calls of at "
+                log_once(f"vectorised: {len(cids)} clients of one architecture in calls of at "
                           f"most {limit} ({why})")
             for cid in cids:
                 self.structures[cid] = structure
@@ -262,8 +259,10 @@ class VectorisedClients:
                 for i, cid in enumerate(chunk):
                     upload = None
                     if algorithm.uses_server:
-                        upload = CutUpload(cid, out.views[i], out.view_count,
-                                           None if algorithm.private_labels else out.labels[i],
+                        # Copies: a view would carry its group's whole tensor through pickling.
+                        upload = CutUpload(cid, out.views[i].clone(), out.view_count,
+                                           None if algorithm.private_labels
+                                           else out.labels[i].clone(),
                                            view_grads=out.simulated is not None)
                     found[cid] = ClientForward(
                         out.cut[i], None if out.exit_loss is None else out.exit_loss[i], upload,
@@ -332,10 +331,4 @@ def plain_group_forward(call: GroupCall, x: Tensor, y: Tensor) -> GroupForward:
 
 def warn_in_turn(reason: str) -> None:
     """Say once per process why a pool trains its clients in turn (not every round)."""
-    _log_once(f"clients trained in turn: {reason}", logging.WARNING)
-
-
-def _log_once(message: str, level: int = logging.INFO) -> None:
-    if message not in _logged:
-        _logged.add(message)
-        log.log(level, message)
+    log_once(f"clients trained in turn: {reason}", logging.WARNING)

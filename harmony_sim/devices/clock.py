@@ -4,8 +4,31 @@ host GFLOP/s / device GFLOP/s, or (FLOPs clock) a fixed device time per training
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+@dataclass
+class Elapsed:
+    seconds: float = 0.0
+
+
+@contextmanager
+def timed(wait: Callable[[], None] | None = None) -> Iterator[Elapsed]:
+    """The host seconds a block of device work takes. `wait` (None on CPU) blocks until the
+    device's queued work is done (CUDA calls return before the GPU runs them), at both ends, so
+    the block is charged its own kernels and not the ones queued before it."""
+    elapsed = Elapsed()
+    if wait is not None:
+        wait()
+    started = time.perf_counter()
+    try:
+        yield elapsed
+    finally:
+        if wait is not None:
+            wait()
+        elapsed.seconds = time.perf_counter() - started
 
 
 class DeviceClock:
@@ -14,9 +37,11 @@ class DeviceClock:
     step is charged that much per sample of its batch instead, so device time is
     deterministic."""
 
-    def __init__(self, time_scale: float, seconds_per_sample: float | None = None) -> None:
+    def __init__(self, time_scale: float, seconds_per_sample: float | None = None,
+                 wait: Callable[[], None] | None = None) -> None:
         self.time_scale = time_scale
         self.seconds_per_sample = seconds_per_sample
+        self.wait = wait  # for the device's queued work (see `timed`)
         self.host_s = 0.0
         self.steps_charged = 0
         self._flops_s = 0.0
@@ -29,11 +54,9 @@ class DeviceClock:
 
     @contextmanager
     def device_work(self) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
+        with timed(self.wait) as elapsed:
             yield
-        finally:
-            self.host_s += time.perf_counter() - started
+        self.host_s += elapsed.seconds
 
     def step(self, samples: int) -> None:
         """One training step of `samples` samples finished."""

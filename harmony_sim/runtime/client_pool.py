@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +21,7 @@ import torch
 from harmony_sim.aggregation import UpdateAccumulator
 from harmony_sim.algorithms import GlobalModel, create_algorithm
 from harmony_sim.algorithms.context import RunContext
+from harmony_sim.algorithms.placement import device_sync, log_once
 from harmony_sim.algorithms.records import ClientForward, ClientModels, PersonalState, TrainStats
 from harmony_sim.algorithms.split_protocol import (
     CutGradient,
@@ -36,7 +36,7 @@ from harmony_sim.algorithms.vectorised import (
     warn_in_turn,
 )
 from harmony_sim.data import Dataset
-from harmony_sim.devices.clock import DeviceClock
+from harmony_sim.devices.clock import DeviceClock, timed
 from harmony_sim.evaluation import ClientEvaluation
 from harmony_sim.evaluation.records import Prediction, client_evaluation
 from harmony_sim.evaluation.skew import CutFeatures
@@ -97,6 +97,7 @@ class ClientPool:
         self.record_server_messages = record_server_messages
         self.server_messages: list[ReceivedMessage] = []
         self.sessions: dict[int, ClientSession] = {}  # this round's participants
+        self.wait: Callable[[], None] | None = None  # for the training device's queued work
         self.round_model: GlobalModel | None = None
         # Tells the driver whether this is still the process it gave state to: a pool actor
         # that Ray restarted after a crash starts again from __init__, with no personal state.
@@ -155,6 +156,7 @@ class ClientPool:
         algorithm, device = self.algorithm, self.algorithm.device
         self.round_model = global_model
         self.sessions = {}
+        self.wait = device_sync(device)
         for cid in sorted(client_ids):
             client = self.clients[cid]
             torch.set_num_threads(client.threads or self.threads)
@@ -162,13 +164,18 @@ class ClientPool:
             algorithm.start_training(models)
             batches = [(x.to(device), y.to(device)) for x, y in self._batches(client, round_idx)]
             self.sessions[cid] = ClientSession(
-                client, models, batches, DeviceClock(client.time_scale, client.seconds_per_sample))
+                client, models, batches,
+                DeviceClock(client.time_scale, client.seconds_per_sample, self.wait))
+        if device.type == "cuda" and any(s.clock.seconds_per_sample is None
+                                         for s in self.sessions.values()):
+            log_once("clients.device_clock: measured scales GPU seconds by the CPU's GFLOP/s; "
+                     "use device_clock: flops for device times on a GPU", logging.WARNING)
         # Stacked per architecture (runtime.vectorise), else in turn on the device; models go
         # back to the CPU when the round's steps are done (apply_step).
         training = [s for s in self.sessions.values() if s.batches]
         self.vectorised: VectorisedClients | None = None
         setting = self.scenario.runtime.vectorise
-        # auto: stacked on cuda; on CPU in turn (measured: stacking is 0.91-1.07x there).
+        # auto: stacked on cuda; on CPU in turn (measured: stacking is 0.96x there at one thread).
         if training and (setting == "on" or (setting == "auto" and device.type != "cpu")):
             reason = algorithm.stacking_blocker(training[0].models)
             if reason is None:
@@ -188,10 +195,10 @@ class ClientPool:
         uploads = []
         active = [s for s in self.sessions.values() if not s.finished]
         if self.vectorised is not None and active:
-            started = time.perf_counter()
-            forwards = self.vectorised.forward({s.client.client_id: s.batches[s.next_batch]
-                                                for s in active})
-            share = (time.perf_counter() - started) / len(active)  # the group's time, shared
+            with timed(self.wait) as elapsed:
+                forwards = self.vectorised.forward({s.client.client_id: s.batches[s.next_batch]
+                                                    for s in active})
+            share = elapsed.seconds / len(active)  # the group's time, shared
             for session in active:
                 session.forward = forwards[session.client.client_id]
                 session.clock.host_s += share
@@ -231,11 +238,12 @@ class ClientPool:
         stepping = {cid: s for cid, s in self.sessions.items() if s.forward is not None}
         exit_losses: dict[int, float] = {}
         if self.vectorised is not None and stepping:
-            started = time.perf_counter()
-            exit_losses = self.vectorised.backward(
-                {cid: None if (a := answers.get(cid)) is None else a.grad for cid in stepping},
-                {cid: a.simulated for cid in stepping if (a := answers.get(cid)) is not None})
-            share = (time.perf_counter() - started) / len(stepping)
+            with timed(self.wait) as elapsed:
+                exit_losses = self.vectorised.backward(
+                    {cid: None if (a := answers.get(cid)) is None else a.grad
+                     for cid in stepping},
+                    {cid: a.simulated for cid in stepping if (a := answers.get(cid)) is not None})
+            share = elapsed.seconds / len(stepping)
         for cid, session in stepping.items():
             forward = session.forward
             assert forward is not None

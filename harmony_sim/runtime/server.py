@@ -73,7 +73,9 @@ class Server:
                       "extras": copy.deepcopy(model.extras)},
             "optimizer": None, "counters": None}
         if self.trainer is not None:
-            state["optimizer"] = copy.deepcopy(self.trainer.optimizer.state_dict())
+            # On the host: the driver that keeps it may have no GPU (load_state_dict moves the
+            # buffers back to the parameters' device).
+            state["optimizer"] = _on_host(self.trainer.optimizer.state_dict())
             state["counters"] = {"samples_seen": self.trainer.samples_seen,
                                  "contrastive_sum": self.trainer.contrastive_sum}
         return state
@@ -139,3 +141,13 @@ class Server:
             self.algorithm.absorb_server(self.model, self.trainer)
         return sorted(reports, key=lambda r: r.client_id)
 
+
+def _on_host(value: Any) -> Any:
+    """A copy of nested containers with every tensor on the CPU."""
+    if isinstance(value, Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: _on_host(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_on_host(v) for v in value)
+    return copy.deepcopy(value)

@@ -110,8 +110,9 @@ class ClientsConfig(StrictModel):
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
     device_clock: Literal["measured", "flops"] = Field(
         "measured", description="measured: each training step's host time x host GFLOP/s / "
-        "device GFLOP/s; flops: training FLOPs / device GFLOP/s, deterministic, so deadline "
-        "runs reproduce exactly (tiers need a profile, or selection.host_profile)")
+        "device GFLOP/s (CPU GFLOP/s: on a GPU use flops); flops: training FLOPs / device "
+        "GFLOP/s, deterministic, so deadline runs reproduce exactly (tiers need a profile, or "
+        "selection.host_profile)")
 
     @field_validator("tiers")
     @classmethod
@@ -216,11 +217,14 @@ class RuntimeConfig(StrictModel):
     vectorise: Literal["auto", "on", "off"] = Field(
         "auto", description="train a pool's participants of one architecture as one stacked "
         "model (grouped convolutions on CPU where the structure allows, torch.func vmap "
-        "otherwise); auto = on for cuda, in turn on CPU (measured there: stacked 0.91-1.07x the "
-        "speed of in turn at 100 participants); BatchNorm models always train in turn; "
+        "otherwise); auto = on for cuda, in turn on CPU (measured there at 100 participants: "
+        "stacked 0.96x the speed of in turn with one thread a pool, 1.07-1.10x with two); "
+        "BatchNorm models always train in turn; "
         "off = clients in turn")
-    max_group: int | None = Field(None, ge=1, description="most clients stacked in one "
-                                  "vectorised call; null: as many as free memory allows")
+    max_group: int | None = Field(
+        None, ge=1, description="most clients stacked in one vectorised call; null: as many as "
+        "half the memory budget holds at the client's estimated working set (on cuda this "
+        "process's share of the GPU's total memory, on CPU the free memory, and at most 2)")
 
 
 class ParticipationConfig(StrictModel):

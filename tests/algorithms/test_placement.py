@@ -4,6 +4,7 @@ turn: BatchNorm clients, with the reason in the log."""
 from __future__ import annotations
 
 import logging
+import sys
 
 import pytest
 import torch
@@ -28,13 +29,41 @@ def test_auto_is_cuda_only_where_torch_sees_a_gpu(monkeypatch: pytest.MonkeyPatc
     assert resolve_device("cpu") == torch.device("cpu")
 
 
-def test_group_limit_from_config_or_free_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_group_limit_from_config_or_the_memory_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     assert group_limit(7, torch.device("cpu"), 10**12) == 7
-    monkeypatch.setattr(placement, "free_bytes", lambda device: 1000)
-    assert group_limit(None, torch.device("cuda"), 100) == 5  # half the free memory
+    monkeypatch.setattr(placement, "budget_bytes", lambda device: 1000)
+    assert group_limit(None, torch.device("cuda"), 100) == 5  # half the budget
     assert group_limit(None, torch.device("cuda"), 10**6) == 1
-    monkeypatch.setattr(placement, "free_bytes", lambda device: 10**12)
+    monkeypatch.setattr(placement, "budget_bytes", lambda device: 10**12)
     assert group_limit(None, torch.device("cpu"), 100) == placement.CPU_GROUP
+
+
+def test_cuda_budget_is_the_gpus_total_memory_times_this_actors_share(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fixed for the run (free memory moves with torch's caching allocator); a Ray actor plans
+    in its GPU share only."""
+    class Properties:
+        total_memory = 1000
+
+    class RuntimeContext:
+        def get_assigned_resources(self) -> dict[str, float]:
+            return {"CPU": 1.0, "GPU": 0.25}
+
+    class FakeRay:
+        initialized = False
+
+        def is_initialized(self) -> bool:
+            return self.initialized
+
+        def get_runtime_context(self) -> RuntimeContext:
+            return RuntimeContext()
+
+    fake = FakeRay()
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: Properties())
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    assert placement.budget_bytes(torch.device("cuda")) == 1000
+    fake.initialized = True
+    assert placement.budget_bytes(torch.device("cuda")) == 250
 
 
 def test_chunked_calls_are_logged(tiny_scenario, caplog: pytest.LogCaptureFixture) -> None:
@@ -42,7 +71,7 @@ def test_chunked_calls_are_logged(tiny_scenario, caplog: pytest.LogCaptureFixtur
                              runtime={"vectorise": "on", "max_group": 2})
     dataset = load_dataset(scenario.data, scenario.seed)
     runtime = LocalRuntime(scenario, dataset, build_clients(scenario, dataset))
-    with caplog.at_level(logging.INFO, logger="harmony_sim.algorithms.vectorised"):
+    with caplog.at_level(logging.INFO, logger="harmony_sim.algorithms.placement"):
         runtime.run_round(1, list(range(6)))
     assert "in calls of at most 2 (runtime.max_group)" in caplog.text
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import torch
 
-from harmony_sim.algorithms import ALGORITHMS, stacking, vectorised
+from harmony_sim.algorithms import ALGORITHMS, placement, stacking
 from harmony_sim.algorithms.grouped import grouped_twin
 from harmony_sim.algorithms.vectorised import VectorisedClients
 from harmony_sim.data import load_dataset
@@ -145,7 +145,7 @@ def test_vectorised_with_vmap_equals_clients_in_turn(tiny_scenario, monkeypatch)
 def test_auto_trains_in_turn_on_cpu_and_on_stacks(tiny_scenario, caplog, monkeypatch) -> None:
     """runtime.vectorise auto on CPU: in turn (stacking measured no faster there); on: stacked,
     except BatchNorm models (running statistics), which train in turn, said once a process."""
-    monkeypatch.setattr(vectorised, "_logged", set())
+    monkeypatch.setattr(placement, "_logged", set())
     calls = []
     forward = VectorisedClients.forward
     with pytest.MonkeyPatch.context() as patch:
