@@ -328,6 +328,11 @@ class RayRuntime(Runtime):
         restarts = {"max_restarts": self._restarts(), "max_task_retries": 0}
         gpus = actor_gpus(scenario.runtime.gpus_per_actor,
                           float(ray.cluster_resources().get("GPU", 0.0)), num_pools)
+        if scenario.runtime.device == "cuda" and gpus <= 0:
+            # Said here, once: an actor without a GPU share sees no GPU and would fail inside Ray.
+            raise UserInputError("runtime.device: cuda, but the actors get no GPU share (the Ray "
+                                 "cluster reports no GPU, or runtime.gpus_per_actor is 0); use "
+                                 "auto or cpu, or join a cluster with GPUs")
         hosted = self.hosted_by_pool()
         # Each pool reserves its threads and the largest training working set among its clients
         # (it trains one client at a time), so Ray never packs more than a node can hold.

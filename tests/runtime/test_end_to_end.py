@@ -6,6 +6,9 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
+from harmony_sim.errors import UserInputError
 from harmony_sim.results import RunDirectory
 from harmony_sim.results.run_directory import (
     CLIENTS_FILE,
@@ -28,6 +31,14 @@ def test_tiny_ray_run_improves_over_round_0(ray_session, tiny_scenario, tmp_path
     assert summary["final"]["hybrid_acc@p0.5"] > 0.5  # chance is 0.1
     lines = (tmp_path / "run" / METRICS_FILE).read_text().splitlines()
     assert [json.loads(line)["round"] for line in lines] == [0, 1, 2, 3, 4]
+
+
+def test_cuda_on_a_ray_cluster_without_gpus_is_one_clear_error(ray_session, tiny_scenario,
+                                                               tmp_path: Path) -> None:
+    """Said by the driver before any actor starts, not as a Ray traceback from inside one."""
+    scenario = tiny_scenario(runtime={"backend": "ray", "device": "cuda"})
+    with pytest.raises(UserInputError, match=r"^runtime.device: cuda, but the actors get no GPU"):
+        run_simulation(scenario, RunDirectory.create(tmp_path / "run"), show_progress=False)
 
 
 def test_seeded_runs_reproduce_and_write_every_file(tiny_scenario, tmp_path: Path) -> None:
