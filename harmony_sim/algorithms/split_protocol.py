@@ -184,8 +184,7 @@ class ServerTrainer:
         cuts = torch.cat([u.cut.to(self.device) for u in uploads]).detach().requires_grad_(True)
         logits = self.backend(cuts)
         self._pending = _PendingStep(uploads, cuts, logits, offsets)
-        # Copies: a slice would carry the step's whole logits to every pool through pickling.
-        return {u.client_id: logits[offsets[i]:offsets[i + 1]].detach().clone()
+        return {u.client_id: logits[offsets[i]:offsets[i + 1]].detach()
                 for i, u in enumerate(uploads)}
 
     def backward(self, logit_grads: Mapping[int, Tensor],

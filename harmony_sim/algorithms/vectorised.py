@@ -259,10 +259,8 @@ class VectorisedClients:
                 for i, cid in enumerate(chunk):
                     upload = None
                     if algorithm.uses_server:
-                        # Copies: a view would carry its group's whole tensor through pickling.
-                        upload = CutUpload(cid, out.views[i].clone(), out.view_count,
-                                           None if algorithm.private_labels
-                                           else out.labels[i].clone(),
+                        upload = CutUpload(cid, out.views[i], out.view_count,
+                                           None if algorithm.private_labels else out.labels[i],
                                            view_grads=out.simulated is not None)
                     found[cid] = ClientForward(
                         out.cut[i], None if out.exit_loss is None else out.exit_loss[i], upload,

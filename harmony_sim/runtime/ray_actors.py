@@ -1,15 +1,19 @@
-"""What RayRuntime needs beyond `ray.remote(...)` to survive an actor that dies: actor classes
-whose constructor arguments are references the driver keeps (so Ray can restart them), a watch
-on Ray's own actor table (state, restart count) that notices a death within a poll interval
-instead of when the round's last call fails, and a log filter for the errors of calls that the
-recovery re-runs."""
+"""What RayRuntime needs beyond `ray.remote(...)`: actor classes whose constructor arguments
+are references the driver keeps (so Ray can restart them) and whose step messages carry only
+their own tensors; a watch on Ray's own actor table (state, restart count) that notices a death
+within a poll interval instead of when the round's last call fails; and a log filter for the
+errors of calls that the recovery re-runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from torch import Tensor
+
+from harmony_sim.algorithms.split_protocol import CutGradient, CutUpload
 from harmony_sim.runtime.client_pool import ClientPool
 from harmony_sim.runtime.server import Server
 from harmony_sim.scenario import Scenario
@@ -30,12 +34,34 @@ class RayPool(ClientPool):
         dataset, clients = ray.get(shipped)
         super().__init__(scenario, dataset, clients, threads, architectures=architectures)
 
+    def upload_step(self) -> list[CutUpload]:
+        return [dataclasses.replace(u, cut=own(u.cut), labels=own(u.labels))
+                for u in super().upload_step()]
+
 
 class RayServer(Server):
     def __init__(self, scenario: Scenario, shipped: list[Any], archs: Any) -> None:
         import ray
 
         super().__init__(scenario, ray.get(shipped[0]), archs)
+
+    def _per_pool(self, answers: Mapping[int, Any]) -> Any:
+        return super()._per_pool({cid: _own_answer(a) for cid, a in answers.items()})
+
+
+def own(tensor: Tensor | None) -> Tensor | None:
+    """The tensor as a message carries it: a view (one client's rows of a stacked call, one
+    client's logits of the step) is copied out, since pickling a view carries its whole
+    storage, once to every actor it is sent to. In-process runtimes keep the views."""
+    if tensor is None or tensor.untyped_storage().nbytes() == tensor.nbytes:
+        return tensor
+    return tensor.clone()
+
+
+def _own_answer(answer: Any) -> Any:
+    if isinstance(answer, CutGradient):
+        return CutGradient(own(answer.grad), answer.server_loss, own(answer.simulated))
+    return own(answer) if isinstance(answer, Tensor) else answer
 
 
 class ActorWatch:
