@@ -15,10 +15,13 @@ import torch
 from harmony_sim.errors import UserInputError
 
 log = logging.getLogger(__name__)
-MEMORY_SHARE = 0.5  # share of the free memory one stacked call may take
-# On CPU a call's activations grow with its clients and fall out of cache: the quickstart model
-# at batch 32, grouped, is 1.06x clients in turn at 1-2 clients a call, 0.9x at 4, 0.84x at 8.
-CPU_GROUP = 2
+MEMORY_SHARE = 0.5  # share of the memory budget one stacked call may take
+# On CPU a client step is the convolutions' work, so stacking saves only overhead, and a call's
+# activations grow with its clients and fall out of cache. Measured (benchmarks/vectorised.py,
+# quickstart model, 100 participants, batch 32): one thread 0.96x clients in turn at 2 a call
+# (0.9x at 4); two threads 1.07x at 2, 1.10x at 4, 1.10x at 8 (100 x 64).
+CPU_GROUP = 2  # most clients a call on CPU with one pool thread
+CPU_GROUP_THREADED = 4  # with two or more
 
 
 def resolve_device(setting: str) -> torch.device:
@@ -49,13 +52,24 @@ def _gpu_share() -> float:
     return min(1.0, float(ray.get_runtime_context().get_assigned_resources().get("GPU", 1.0)))
 
 
-def group_limit(configured: int | None, device: torch.device, bytes_per_client: int) -> int:
+def stacks_by_default(device: torch.device, threads: int) -> bool:
+    """runtime.vectorise: auto. Stacked on cuda, and on CPU where the pool runs two or more
+    torch threads (a stacked call's larger kernels use them better); in turn on one CPU thread,
+    where stacking measured slower (see CPU_GROUP)."""
+    return device.type != "cpu" or threads >= 2
+
+
+def group_limit(configured: int | None, device: torch.device, bytes_per_client: int,
+                threads: int = 1) -> int:
     """Clients per stacked call: `runtime.max_group`, else what MEMORY_SHARE of the device's
-    budget holds at `bytes_per_client` (on CPU at most CPU_GROUP)."""
+    budget holds at `bytes_per_client` (on CPU at most CPU_GROUP, or CPU_GROUP_THREADED for a
+    pool of several threads)."""
     if configured is not None:
         return configured
     fits = max(1, int(MEMORY_SHARE * budget_bytes(device)) // max(1, bytes_per_client))
-    return min(fits, CPU_GROUP) if device.type == "cpu" else fits
+    if device.type != "cpu":
+        return fits
+    return min(fits, CPU_GROUP if threads <= 1 else CPU_GROUP_THREADED)
 
 
 def device_sync(device: torch.device) -> Callable[[], None] | None:

@@ -183,7 +183,7 @@ class VectorisedClients:
 
     def __init__(self, algorithm: StackedAlgorithm, members: Mapping[int, ClientModels],
                  device: torch.device, max_group: int | None = None,
-                 bytes_per_client: int = 0) -> None:
+                 bytes_per_client: int = 0, threads: int = 1) -> None:
         self.algorithm, self.device = algorithm, device
         self.members = dict(members)
         t = algorithm.run.training
@@ -199,7 +199,8 @@ class VectorisedClients:
             head = Stack([m.head for m in models if m.head], device) if models[0].head else None
             stacks = {"extractor": extractor, **({"head": head} if head else {})}
             row_bytes = sum(s.bytes_per_row for s in stacks.values())
-            limit = group_limit(max_group, device, max(bytes_per_client, 4 * row_bytes))
+            limit = group_limit(max_group, device, max(bytes_per_client, 4 * row_bytes),
+                                threads)
             structure = ClientStructure(
                 cids, extractor, head,
                 {part: StackedSGD(s, t.lr, t.momentum, t.weight_decay)
