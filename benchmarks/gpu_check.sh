@@ -28,7 +28,7 @@ DEVICE=${QUICKSTART_DEVICE:-cuda}  # cpu: a dry run of this script on a machine 
 torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else '')"
 } | tee "$OUT/device.txt"
 
-python3 benchmarks/vectorised.py --devices "$DEVICE" --participants 10 100 1000 \
+python3 benchmarks/vectorised.py --devices "$DEVICE" --participants 10 100 1000 --warm-rounds 1 \
     ${VECTORISED_ARGS:-} | tee "$OUT/vectorised-$DEVICE.txt"
 
 rm -rf "$RUNS/quickstart-$DEVICE"

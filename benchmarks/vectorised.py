@@ -45,7 +45,10 @@ def synthetic(participants: int, samples: int, seed: int = 0) -> Dataset:
 
 
 def round_seconds(participants: int, samples: int, batch_size: int, algorithm: str,
-                  device: str, vectorise: str, max_group: int | None, threads: int = 1) -> float:
+                  device: str, vectorise: str, max_group: int | None, threads: int = 1,
+                  warm_rounds: int = 0) -> float:
+    """Seconds of one round, after `warm_rounds` untimed ones on the same runtime (a run's
+    later rounds reuse its client module instances and warm kernels)."""
     scenario = scenario_from_dict({
         "name": "vectorised-bench",
         "clients": {"count": participants, "per_round": participants},
@@ -64,10 +67,12 @@ def round_seconds(participants: int, samples: int, batch_size: int, algorithm: s
         cid * samples, (cid + 1) * samples, dtype=np.int32), empty, empty), arch,
         memory_bytes=memory) for cid in range(participants)]
     runtime = LocalRuntime(scenario, dataset, clients)
+    for warm in range(warm_rounds):
+        runtime.run_round(warm + 1, list(range(participants)))
     if device == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()
-    runtime.run_round(1, list(range(participants)))
+    runtime.run_round(warm_rounds + 1, list(range(participants)))
     if device == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - started
@@ -87,6 +92,9 @@ def main() -> None:
                         help="torch CPU threads of the pool (runtime.threads_per_actor)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="rounds per (participants, mode), interleaved; medians are shown")
+    parser.add_argument("--warm-rounds", type=int, default=0,
+                        help="untimed rounds on the same runtime before the timed one (the "
+                             "steady state of a run; 0: a run's first round)")
     parser.add_argument("--skip-sequential-above", type=int, default=None,
                         help="skip clients-in-turn runs above this many participants")
     args = parser.parse_args()
@@ -94,7 +102,8 @@ def main() -> None:
     if "cuda" in args.devices and "cuda" not in devices:
         print("no GPU visible to torch: GPU figures skipped")
     print(f"{args.algorithm}, {args.samples} samples per participant, batch {args.batch_size}, "
-          f"1 local epoch, torch {torch.__version__}, {args.threads} CPU thread(s), median of "
+          f"1 local epoch, {args.warm_rounds} untimed round(s) first, torch {torch.__version__}, "
+          f"{args.threads} CPU thread(s), median of "
           f"{args.repeats} round(s)")
     print(f"{'device':6} {'participants':>12} {'samples':>7} {'mode':>10} {'round s':>9} "
           f"{'samples/s':>10} {'speed-up':>8}  {'each round' if args.repeats > 1 else ''}")
@@ -109,7 +118,7 @@ def main() -> None:
                 else ["off", "on"]
             times = paired_rounds(modes, args.repeats, functools.partial(
                 round_seconds, n, samples, args.batch_size, args.algorithm, device,
-                max_group=args.max_group, threads=args.threads))
+                max_group=args.max_group, threads=args.threads, warm_rounds=args.warm_rounds))
             for mode in modes:
                 seconds = statistics.median(times[mode])
                 speedup = ""

@@ -147,7 +147,7 @@ class Harmony(SplitGP):
         generator = torch_generator(seed, "simulate-noise", cid, rnd)
         c = self.context
         models.simulated = [simulated_extractor(
-            copy.deepcopy(self._cached("simulated", arch.id, partial(
+            self.instance(self._cached("simulated", arch.id, partial(
                 build_extractor, arch, c.in_channels, c.cut, c.norm))),
             shared.components[supernet_key(arch.family)], self.config.param_noise_std,
             generator) for arch in archs]

@@ -334,6 +334,7 @@ class ClientPool:
             if session.replica is not None:
                 self.server_messages.extend(session.replica.received)
             self.personal[cid] = self._compact(algorithm.personal_state(session.models))
+            algorithm.release(session.models)
             reports.append(report)
         self.sessions = {}
         return PoolRoundResult(updates, reports)
@@ -422,6 +423,7 @@ class ClientPool:
                 labels=self.dataset.test_y[test_idx], n_id=len(client.data.test_id_idx),
                 test=test, train=train, train_labels=self.dataset.train_y[client.data.train_idx],
                 id_classes=len(client.data.id_classes), server_pred_by_codec=by_codec))
+            algorithm.release(models)
         return results
 
     def _predict(self, models: ClientModels, server: torch.nn.Module | None,
@@ -443,6 +445,7 @@ class ClientPool:
             models.extractor.eval()
             cut = models.extractor(x).flatten(1).numpy().astype(np.float32)
             models.extractor.train()
+            self.algorithm.release(models)
             found.append(CutFeatures(cid, client.arch.id, cut))
         return found
 
