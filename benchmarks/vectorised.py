@@ -78,6 +78,17 @@ def round_seconds(participants: int, samples: int, batch_size: int, algorithm: s
     return time.perf_counter() - started
 
 
+def paired_rounds(modes: list[str], repeats: int,
+                  run: Callable[..., float]) -> dict[str, list[float]]:
+    """`repeats` rounds of every mode, interleaved and in alternating order (off on, on off,
+    ...) so that drift of a shared machine falls on both modes alike."""
+    times: dict[str, list[float]] = {mode: [] for mode in modes}
+    for r in range(repeats):
+        for mode in (modes if r % 2 == 0 else modes[::-1]):
+            times[mode].append(run(vectorise=mode))
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--participants", type=int, nargs="+", default=[10, 100, 1000])
@@ -132,16 +143,6 @@ def main() -> None:
                 print(f"{device:6} {n:12d} {samples:7d} {label:>10} {seconds:9.2f} "
                       f"{n * samples / seconds:10.0f} {speedup:>8}  {rounds}", flush=True)
 
-
-def paired_rounds(modes: list[str], repeats: int,
-                  run: Callable[..., float]) -> dict[str, list[float]]:
-    """`repeats` rounds of every mode, interleaved and in alternating order (off on, on off,
-    ...) so that drift of a shared machine falls on both modes alike."""
-    times: dict[str, list[float]] = {mode: [] for mode in modes}
-    for r in range(repeats):
-        for mode in (modes if r % 2 == 0 else modes[::-1]):
-            times[mode].append(run(vectorise=mode))
-    return times
 
 if __name__ == "__main__":
     main()

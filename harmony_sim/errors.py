@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ValidationError
 
-from harmony_sim.scenario.section import name_tags, section_models
+from harmony_sim.config_models import name_tags, section_models
 
 
 class UserInputError(Exception):

@@ -301,7 +301,7 @@ def _client_rows(evals: Sequence[ClientEvaluation], scenario: Scenario) -> list[
 def _figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Means over the evaluated clients, and per tier the accuracy figures (tier_metrics)."""
     figures: dict[str, Any] = mean_of_rows(rows)
-    tiers = sorted({str(r["tier"]) for r in rows})
+    tiers = sorted({r["tier"] for r in rows})
     if len(tiers) > 1:
         figures["tier_metrics"] = {
             tier: {k: v for k, v in mean_of_rows([r for r in rows if r["tier"] == tier]).items()

@@ -18,7 +18,7 @@ from harmony_sim.runtime.backends import actor_gpus
 def _pool(scenario):
     dataset = load_dataset(scenario.data, scenario.seed)
     clients = build_clients(scenario, dataset)
-    pool = ClientPool(scenario, dataset, clients)
+    pool = ClientPool(scenario, dataset, clients, {c.arch for c in clients})
     server = pool.algorithm.init_global({c.arch for c in clients})
     return pool, server
 

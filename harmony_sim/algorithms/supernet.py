@@ -26,10 +26,10 @@ def supernet_key(family: str) -> str:
     return f"{SUPERNET_PREFIX}{family}"
 
 
-def run_family_maxima(run: RunContext, archs: Iterable[ArchSpec] = ()) -> dict[str, ArchSpec]:
-    """family_maxima over the run's tier architectures (plus `archs`): the same answer in the
-    server and in every pool, whichever clients each hosts."""
-    return family_maxima([*run.architectures, *archs])
+def run_family_maxima(run: RunContext) -> dict[str, ArchSpec]:
+    """family_maxima over every client's architecture: the same answer in the server and in
+    every pool, whichever clients each hosts."""
+    return family_maxima(run.architectures)
 
 
 def family_maxima(archs: Iterable[ArchSpec]) -> dict[str, ArchSpec]:
@@ -46,10 +46,10 @@ def family_maxima(archs: Iterable[ArchSpec]) -> dict[str, ArchSpec]:
 
 def init_supernets(run: RunContext, archs: Iterable[ArchSpec],
                    build: Callable[[ArchSpec], nn.Module]) -> dict[str, StateDict]:
-    """Seeded fresh weights of each family's largest member (over the scenario's tiers and
-    `archs`), keyed by supernet_key; `build` returns the (cached) extractor module."""
+    """Seeded fresh weights of each family's largest member (over every client's architecture
+    and `archs`), keyed by supernet_key; `build` returns the (cached) extractor module."""
     states = {}
-    for family, arch in sorted(run_family_maxima(run, archs).items()):
+    for family, arch in sorted(family_maxima([*run.architectures, *archs]).items()):
         seed_torch(run.seed, "init", "supernet", family)
         states[supernet_key(family)] = fresh_state(build(arch))
     return states

@@ -11,7 +11,6 @@ are done, so the rest of the pool (contribute, personal state) sees nothing diff
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -326,8 +325,3 @@ def plain_group_forward(call: GroupCall, x: Tensor, y: Tensor) -> GroupForward:
     cut = call.extractor(x)
     exit_loss = call.exit_loss(cut, y) if call.has_head else None
     return GroupForward(cut, exit_loss, cut.detach(), 1, y, y.shape[1])
-
-
-def warn_in_turn(reason: str) -> None:
-    """Say once per process why a pool trains its clients in turn (not every round)."""
-    log_once(f"clients trained in turn: {reason}", logging.WARNING)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from harmony_sim.scenario.section import StrictModel
+from harmony_sim.config_models import StrictModel
 
 
 class DeviceProfile(StrictModel):

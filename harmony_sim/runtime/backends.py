@@ -266,8 +266,8 @@ class LocalRuntime(Runtime):
         super().__init__(clients, scenario.runtime.pool_actors or 1)
         threads = scenario.runtime.threads_per_actor
         archs = {c.arch for c in clients}
-        self.pools = [ClientPool(scenario, dataset, hosted, threads, record_server_messages,
-                                 architectures=archs)
+        self.pools = [ClientPool(scenario, dataset, hosted, archs, threads,
+                                 record_server_messages)
                       for hosted in self.hosted_by_pool()]
         self.server = Server(scenario, dataset, archs,
                              record_server_messages)
@@ -342,7 +342,7 @@ class RayRuntime(Runtime):
         self.pools = [pool_cls.options(num_cpus=threads, num_gpus=gpus,
                                        scheduling_strategy="SPREAD", **restarts,
                                        **pool_memory(hosted[i]))
-                      .remote(scenario, self._shipped[i], threads, {c.arch for c in clients})
+                      .remote(scenario, self._shipped[i], {c.arch for c in clients}, threads)
                       for i in range(num_pools)]
         # The server takes no CPU slot so pools can use every core: in lockstep it computes
         # while the pools wait for its answer, and otherwise it only merges sums.

@@ -31,10 +31,7 @@ from harmony_sim.algorithms.split_protocol import (
     TrafficCounter,
     server_ce_grad,
 )
-from harmony_sim.algorithms.vectorised import (
-    VectorisedClients,
-    warn_in_turn,
-)
+from harmony_sim.algorithms.vectorised import VectorisedClients
 from harmony_sim.data import Dataset
 from harmony_sim.devices.clock import DeviceClock, timed
 from harmony_sim.evaluation import ClientEvaluation
@@ -81,8 +78,8 @@ class ClientPool:
     """Plain class (a Ray actor via runtime.backends, or used in-process)."""
 
     def __init__(self, scenario: Scenario, dataset: Dataset, clients: Sequence[VirtualClient],
-                 threads: int = 1, record_server_messages: bool = False,
-                 architectures: Iterable[ArchSpec] | None = None) -> None:
+                 architectures: Iterable[ArchSpec], threads: int = 1,
+                 record_server_messages: bool = False) -> None:
         torch.set_num_threads(threads)
         self.threads = threads
         self.scenario = scenario
@@ -90,7 +87,7 @@ class ClientPool:
         self.clients = {c.client_id: c for c in clients}
         self.algorithm = create_algorithm(scenario.algorithm,
                                           RunContext.of(
-            scenario, dataset, architectures or {c.arch for c in clients}))
+            scenario, dataset, architectures))  # every client's, as in the server
         self.personal: dict[int, PersonalState] = {}  # only clients that trained
         self.personal_dtype = getattr(torch, scenario.runtime.personal_dtype)
         self.pending: dict[int, UpdateAccumulator] = {}
@@ -184,7 +181,7 @@ class ClientPool:
                     self.scenario.runtime.max_group,
                     max(s.client.memory_bytes for s in training), self.threads)
             else:
-                warn_in_turn(reason)
+                log_once(f"clients trained in turn: {reason}", logging.WARNING)  # not per round
         if self.vectorised is None:
             for session in training:
                 session.optimizer = algorithm.make_optimizer(session.models.to(device).parameters())
@@ -444,8 +441,7 @@ class ClientPool:
                                                   self._personal(cid))
             models.extractor.eval()
             cut = models.extractor(x).flatten(1).numpy().astype(np.float32)
-            models.extractor.train()
-            self.algorithm.release(models)
+            self.algorithm.release(models)  # (release restores the template's train mode)
             found.append(CutFeatures(cid, client.arch.id, cut))
         return found
 

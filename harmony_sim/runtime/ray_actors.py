@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from torch import Tensor
 
 from harmony_sim.algorithms.split_protocol import CutGradient, CutUpload
+from harmony_sim.models import ArchSpec
 from harmony_sim.runtime.client_pool import ClientPool
 from harmony_sim.runtime.server import Server
 from harmony_sim.scenario import Scenario
@@ -27,12 +28,12 @@ class RayPool(ClientPool):
     crashed pool its constructor finds them in the object store (ray-project/ray#53727: store-
     held constructor arguments can otherwise be gone by then)."""
 
-    def __init__(self, scenario: Scenario, shipped: list[Any], threads: int = 1,
-                 architectures: Any = None) -> None:
+    def __init__(self, scenario: Scenario, shipped: list[Any],
+                 architectures: Iterable[ArchSpec], threads: int = 1) -> None:
         import ray
 
         dataset, clients = ray.get(shipped)
-        super().__init__(scenario, dataset, clients, threads, architectures=architectures)
+        super().__init__(scenario, dataset, clients, architectures, threads)
 
     def upload_step(self) -> list[CutUpload]:
         return [dataclasses.replace(u, cut=own(u.cut), labels=own(u.labels))
@@ -60,7 +61,7 @@ def own(tensor: Tensor | None) -> Tensor | None:
 
 def _own_answer(answer: Any) -> Any:
     if isinstance(answer, CutGradient):
-        return CutGradient(own(answer.grad), answer.server_loss, own(answer.simulated))
+        return dataclasses.replace(answer, grad=own(answer.grad), simulated=own(answer.simulated))
     return own(answer) if isinstance(answer, Tensor) else answer
 
 

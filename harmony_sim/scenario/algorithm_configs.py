@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from harmony_sim.scenario.section import StrictModel, name_tags
+from harmony_sim.config_models import StrictModel, name_tags
 
 
 class PersonalConfig(StrictModel):

@@ -10,8 +10,8 @@ from pathlib import Path
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from harmony_sim.config_models import name_tags, section_models
 from harmony_sim.scenario.schema import Scenario
-from harmony_sim.scenario.section import name_tags, section_models
 
 REFERENCE_PATH = Path("docs/scenario-reference.md")
 HEADER = """# Scenario reference

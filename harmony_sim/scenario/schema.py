@@ -7,12 +7,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from harmony_sim.config_models import StrictModel
 from harmony_sim.scenario.algorithm_configs import (
     DEFAULT_ALGORITHM,
     AlgorithmConfig,
     SplitGPConfig,
 )
-from harmony_sim.scenario.section import StrictModel
 
 # Exit rules (harmony_sim/evaluation/exit_rules.py implements each).
 ExitRule = Literal["entropy", "confidence", "energy", "mahalanobis"]

@@ -149,22 +149,21 @@ def test_auto_trains_in_turn_on_cpu_and_on_stacks(tiny_scenario, caplog, monkeyp
     monkeypatch.setattr(placement, "_logged", set())
     calls = []
     forward = VectorisedClients.forward
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(VectorisedClients, "forward",
-                      lambda self, batches: calls.append(len(batches)) or forward(self, batches))
-        train(scenario_with(tiny_scenario, "auto", "splitgp"), rounds=1)
-        assert not calls
-        train(scenario_with(tiny_scenario, "auto", "splitgp",
-                            runtime={"threads_per_actor": 2}), rounds=1)
-        assert calls
-        calls.clear()
-        train(scenario_with(tiny_scenario, "on", "splitgp"), rounds=1)
-        assert calls
-        calls.clear()
-        with caplog.at_level("WARNING"):
-            train(scenario_with(tiny_scenario, "on", "splitgp", model={"norm": "batch"}))
-        assert not calls
-        assert caplog.text.count("clients trained in turn: modules with buffers") == 1
+    monkeypatch.setattr(VectorisedClients, "forward",
+                        lambda self, batches: calls.append(len(batches)) or forward(self, batches))
+    train(scenario_with(tiny_scenario, "auto", "splitgp"), rounds=1)
+    assert not calls
+    train(scenario_with(tiny_scenario, "auto", "splitgp",
+                        runtime={"threads_per_actor": 2}), rounds=1)
+    assert calls
+    calls.clear()
+    train(scenario_with(tiny_scenario, "on", "splitgp"), rounds=1)
+    assert calls
+    calls.clear()
+    with caplog.at_level("WARNING"):
+        train(scenario_with(tiny_scenario, "on", "splitgp", model={"norm": "batch"}))
+    assert not calls
+    assert caplog.text.count("clients trained in turn: modules with buffers") == 1
 
 
 def test_vectorised_harmony_over_ray_actors(ray_session, tiny_scenario) -> None:  # noqa: ANN001

@@ -41,7 +41,6 @@ def test_flops_clock_charges_per_sample() -> None:
     assert clock.device_s == pytest.approx(3.0)  # measured time does not count
 
 
-
 def test_clock_waits_for_queued_device_work_at_both_ends() -> None:
     """On cuda the work a block queued finishes after the block returns: the clock's wait (a
     GPU synchronize there) runs before and after it, so the block is charged its own work."""
@@ -58,6 +57,7 @@ def test_clock_waits_for_queued_device_work_at_both_ends() -> None:
         events.append("work")  # returns at once, as a CUDA launch does
     assert events == ["wait", "work", "wait", "done"]
     assert clock.host_s >= 0.02
+
 
 def test_profile_command_writes_a_valid_host_profile(tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:

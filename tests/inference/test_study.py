@@ -108,7 +108,7 @@ def test_study_needs_a_profile_per_tier(tiny_scenario, tmp_path: Path) -> None: 
         run_simulation(scenario, RunDirectory.create(tmp_path / "run"), show_progress=False)
 
 
-def test_pareto_front_keeps_only_undominated_points() -> None:
+def test_pareto_rows_keep_only_undominated_points() -> None:
     from harmony_sim.results.latency_plots import pareto_rows
 
     points = [(3.0, 0.6, "a"), (1.0, 0.5, "b"), (2.0, 0.4, "c"), (3.0, 0.7, "d"),

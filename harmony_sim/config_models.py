@@ -1,4 +1,5 @@
-"""The base of every scenario section, and how to walk the sections a field holds."""
+"""The pydantic base of every scenario section and device profile, and how to walk the sections
+a field holds (no other harmony_sim import: the error messages use it too)."""
 
 from __future__ import annotations
 
