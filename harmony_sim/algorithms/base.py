@@ -55,7 +55,9 @@ from harmony_sim.models import (
     build_exit_head,
     build_extractor,
     build_server_backend,
+    place,
 )
+from harmony_sim.models.layout import CPU
 from harmony_sim.network.codecs import Codec, roundtrip
 from harmony_sim.seeding import seed_torch
 
@@ -120,11 +122,12 @@ class Algorithm(ABC):
         return module
 
     def instance(self, template: nn.Module) -> nn.Module:
-        """A module of `template`'s structure for one client: a spare that `release` handed
-        back, else a deep copy (about 5 ms a module, which per client and round dominated short
-        rounds). In `template`'s train/eval mode; the caller loads every weight (strictly)."""
+        """A module of `template`'s structure for one client, on the CPU in its layout there: a
+        spare that `release` handed back, else a deep copy (about 5 ms a module, which per
+        client and round dominated short rounds). In `template`'s train/eval mode; the caller
+        loads every weight (strictly)."""
         spares = self._spares.get(id(template))
-        module = spares.pop() if spares else copy.deepcopy(template)
+        module = spares.pop() if spares else place(copy.deepcopy(template), CPU)
         self._template_of[module] = id(template)
         return module.train(template.training)
 
@@ -183,7 +186,7 @@ class Algorithm(ABC):
         one for the whole run; the replica scheme makes one per client and round."""
         if not self.uses_server:
             return None
-        modules = self.server_modules(global_model).to(self.device)
+        modules = place(self.server_modules(global_model), self.device)
         return ServerTrainer(modules, self.make_server_optimizer(modules.parameters()),
                              loss_weight=self.server_loss_weight)
 
@@ -301,7 +304,9 @@ class Algorithm(ABC):
         """The back end that answers fallback requests (loaded once per evaluation)."""
         if not self.uses_server:
             return None
-        backend = self.backend_module()
+        # Its own copy in the CPU's layout (the cached template stays as built).
+        backend = self._cached("backend", "inference",
+                               lambda: place(copy.deepcopy(self.backend_module()), CPU))
         backend.load_state_dict(global_model.components[BACKEND])
         return backend
 

@@ -1,12 +1,13 @@
 """K modules of one structure run as one module over their stacked weights.
 
 Convolutional trunks (`wide`): the K clients' (batch, C, H, W) inputs lie side by side along
-the channels, (batch, K * C, H, W); each convolution becomes a grouped one (groups times K),
-each GroupNorm one of K times the groups. Every output channel still sees only its own client's
-channels and weights, so each client's result is its own. Linear heads: batched matrix products
-over a leading client dim. On CPU this is 2-3x faster than vmap, which re-lays the activations
-out around every convolution and splits GroupNorm's fused affine into separate passes
-(benchmarks/vectorised.py).
+the channels, (batch, K * C, H, W), in channels_last (each pixel's K * C channels together: the
+CPU's fast layout, models/layout.py, and the stacked input's natural one); each convolution
+becomes a grouped one (groups times K), each GroupNorm one of K times the groups. Every output
+channel still sees only its own client's channels and weights, so each client's result is its
+own. Linear heads: batched matrix products over a leading client dim. On CPU this is 2-3x faster
+than vmap, which re-lays the activations out around every convolution and splits GroupNorm's
+fused affine into separate passes (benchmarks/vectorised.py).
 
 Works for modules built from the layers below (channel-local ones run as they are); for anything
 else `grouped_twin` says why not, and the caller runs that structure with vmap."""
@@ -117,10 +118,13 @@ class GroupedTwin:
         try:
             if not self.wide:
                 return self.module(x)
-            out = self.module(x.transpose(0, 1).reshape(batch, -1, *x.shape[3:]))
+            # (K, batch, C, H, W) -> (batch, H, W, K, C): the wide tensor in channels_last.
+            channels, height, width = x.shape[2:]
+            wide = x.permute(1, 3, 4, 0, 2).reshape(batch, height, width, clients * channels)
+            out = self.module(wide.permute(0, 3, 1, 2))
         finally:
             self.binding.params = None
-        return out.view(batch, clients, -1, *out.shape[2:]).transpose(0, 1).contiguous()
+        return out.unflatten(1, (clients, -1)).transpose(0, 1).contiguous()
 
 
 def grouped_twin(module: nn.Module) -> GroupedTwin | str:

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from harmony_sim.aggregation import StateDict
 from harmony_sim.algorithms.split_protocol import CutUpload
-from harmony_sim.models import ArchSpec, Extractor
+from harmony_sim.models import ArchSpec, Extractor, place
 
 PersonalState = dict[str, StateDict]
 
@@ -50,10 +50,10 @@ class ClientModels:
         return params
 
     def to(self, device: torch.device) -> ClientModels:
-        """Move the modules (simulated extractors too) to `device`."""
+        """Move the modules (simulated extractors too) to `device`, in its layout."""
         for module in [self.extractor, self.head, *self.simulated]:
             if module is not None:
-                module.to(device)
+                place(module, device)
         return self
 
 

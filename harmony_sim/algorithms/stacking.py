@@ -33,9 +33,11 @@ class Stack:
         first = modules[0]
         self.names = [n for n, _ in first.named_parameters()]
         per_module = [dict(m.named_parameters()) for m in modules]
-        self.params: Params = {n: torch.stack([p[n].detach() for p in per_module]).to(device)
-                               for n in self.names}
-        self.template = copy.deepcopy(first).to("meta")
+        # Contiguous rows whatever layout the modules compute in (models/layout.py): on CPU the
+        # grouped twin's channels_last input sets the layout; on cuda vmap runs as measured.
+        self.params: Params = {n: torch.stack([p[n].detach() for p in per_module]).to(
+            device).contiguous() for n in self.names}
+        self.template = copy.deepcopy(first).to("meta", memory_format=torch.contiguous_format)
         self.grouped: GroupedTwin | None = None
         self.not_grouped: str | None = "vmap on cuda"
         if torch.device(device).type == "cpu":

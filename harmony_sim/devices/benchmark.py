@@ -11,6 +11,7 @@ import torch
 from harmony_sim.models import ArchSpec
 from harmony_sim.models.context import ModelContext
 from harmony_sim.models.cost import ArchCost, arch_cost, client_side_module
+from harmony_sim.models.layout import CPU, place
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def time_architecture(arch: ArchSpec, ctx: ModelContext, batch: int, repeats: in
     """Time forward (inference batch, no grad) and one SGD training step at `batch`, as the
     client pool runs them (same modules, same optimizer)."""
     cost = arch_cost(arch, ctx, batch)
-    module = client_side_module(arch, ctx)
+    module = place(client_side_module(arch, ctx), CPU)  # in the layout the pools train in
     optimizer = torch.optim.SGD(module.parameters(), lr=0.01, momentum=0.9)
     generator = torch.Generator().manual_seed(0)  # fixed inputs: timing only
     x = torch.randn(batch, *ctx.input_shape, generator=generator)

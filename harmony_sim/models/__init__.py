@@ -2,6 +2,7 @@
 
 from harmony_sim.models.architecture import ArchSpec, CutSpec
 from harmony_sim.models.families import FAMILIES
+from harmony_sim.models.layout import place
 from harmony_sim.models.split_model import (
     Extractor,
     build_exit_head,
@@ -10,4 +11,4 @@ from harmony_sim.models.split_model import (
 )
 
 __all__ = ["FAMILIES", "ArchSpec", "CutSpec", "Extractor", "build_exit_head",
-           "build_extractor", "build_server_backend"]
+           "build_extractor", "build_server_backend", "place"]

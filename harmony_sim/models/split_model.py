@@ -19,7 +19,9 @@ class Extractor(nn.Module):
         self.cut_adapter = cut_adapter
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.cut_adapter(self.features(x))
+        # The cut leaves contiguous whatever layout the trunk ran in (models/layout.py): the
+        # head, the server, codecs and the gradient sent back all see one layout.
+        return self.cut_adapter(self.features(x)).contiguous()
 
 
 def build_extractor(arch: ArchSpec, in_channels: int, cut: CutSpec,

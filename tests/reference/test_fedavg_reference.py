@@ -1,9 +1,12 @@
 """Reference: `fedavg` against a small bare-torch FedAvg written here from the paper's definition
 (McMahan et al., 2017): every client starts from the global model, runs plain SGD over its own
 mini-batches, and the server takes the sample-weighted mean of the clients' weights. It shares
-with the simulator only the data, the initial weights and the documented batch-order stream
-(harmony_sim.seeding: ("batches", client, round)), so a drift in the training loop, the loss, the
-optimiser or the aggregation shows up here."""
+with the simulator only the data, the initial weights, the documented batch-order stream
+(harmony_sim.seeding: ("batches", client, round)) and the documented CPU memory layout
+(harmony_sim.models.place): tens of SGD steps of this tiny model amplify the rounding differences
+between NCHW and channels_last kernels (1e-7 at first) past any tolerance that would still catch
+a mistake. So a drift in the training loop, the loss, the optimiser or the aggregation shows up
+here."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from harmony_sim.data import load_dataset
-from harmony_sim.models import CutSpec, build_extractor, build_server_backend
+from harmony_sim.models import CutSpec, build_extractor, build_server_backend, place
 from harmony_sim.population import build_clients
 from harmony_sim.runtime.backends import LocalRuntime
 from harmony_sim.seeding import torch_generator
@@ -45,8 +48,9 @@ def _bare_fedavg(scenario, dataset, clients, initial: dict[str, dict[str, torch.
     m = scenario.model
     cut = CutSpec(m.cut_channels, m.cut_size)
     arch = clients[0].arch
-    model = nn.Sequential(build_extractor(arch, dataset.input_shape[0], cut, m.norm),
-                          build_server_backend(cut, dataset.num_classes, m.norm))
+    model = place(nn.Sequential(build_extractor(arch, dataset.input_shape[0], cut, m.norm),
+                                build_server_backend(cut, dataset.num_classes, m.norm)),
+                  torch.device("cpu"))
     model[0].load_state_dict(initial[f"extractor/{arch.id}"])
     model[1].load_state_dict(initial[f"head/{arch.id}"])
     t = scenario.training
