@@ -16,10 +16,12 @@ from harmony_sim.errors import UserInputError
 
 log = logging.getLogger(__name__)
 MEMORY_SHARE = 0.5  # share of the memory budget one stacked call may take
-# On CPU a client step is the convolutions' work, so stacking saves only overhead, and a call's
-# activations grow with its clients and fall out of cache. Measured (benchmarks/vectorised.py,
-# quickstart model, 100 participants, batch 32): one thread 0.96x clients in turn at 2 a call
-# (0.9x at 4); two threads 1.07x at 2, 1.10x at 4, 1.10x at 8 (100 x 64).
+# On CPU a client step is the convolutions' work, so stacking saves only overhead, while grouped
+# convolutions, GroupNorm over the wide tensor and a call's activations (growing with its
+# clients, out of cache) cost more per client than that saves. Measured (benchmarks/vectorised.py,
+# quickstart model, 100 participants x 512, batch 32, both in channels_last): stacked 0.81x the
+# speed of clients in turn with one thread, 0.93x with two; so on CPU only `vectorise: on` stacks,
+# and then at most this many clients a call.
 CPU_GROUP = 2  # most clients a call on CPU with one pool thread
 CPU_GROUP_THREADED = 4  # with two or more
 
@@ -52,11 +54,10 @@ def _gpu_share() -> float:
     return min(1.0, float(ray.get_runtime_context().get_assigned_resources().get("GPU", 1.0)))
 
 
-def stacks_by_default(device: torch.device, threads: int) -> bool:
-    """runtime.vectorise: auto. Stacked on cuda, and on CPU where the pool runs two or more
-    torch threads (a stacked call's larger kernels use them better); in turn on one CPU thread,
-    where stacking measured slower (see CPU_GROUP)."""
-    return device.type != "cpu" or threads >= 2
+def stacks_by_default(device: torch.device) -> bool:
+    """runtime.vectorise: auto. Stacked on cuda, where a small client model's step is bound by
+    kernel launches; in turn on CPU, where stacking measured slower (see CPU_GROUP)."""
+    return device.type != "cpu"
 
 
 def group_limit(configured: int | None, device: torch.device, bytes_per_client: int,

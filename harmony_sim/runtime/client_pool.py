@@ -173,7 +173,7 @@ class ClientPool:
         self.vectorised: VectorisedClients | None = None
         setting = self.scenario.runtime.vectorise
         if training and (setting == "on" or (
-                setting == "auto" and stacks_by_default(device, self.threads))):
+                setting == "auto" and stacks_by_default(device))):
             reason = algorithm.stacking_blocker(training[0].models)
             if reason is None:
                 self.vectorised = VectorisedClients(

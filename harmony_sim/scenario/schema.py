@@ -217,10 +217,9 @@ class RuntimeConfig(StrictModel):
     vectorise: Literal["auto", "on", "off"] = Field(
         "auto", description="train a pool's participants of one architecture as one stacked "
         "model (grouped convolutions on CPU where the structure allows, torch.func vmap "
-        "otherwise); auto = on for cuda and for CPU pools of two or more threads, in turn on "
-        "one CPU thread (measured at 100 participants: stacked 0.96x the speed of in turn with "
-        "one thread a pool, 1.07-1.10x with two); BatchNorm models always train in turn; "
-        "off = clients in turn")
+        "otherwise); auto = on for cuda, in turn on CPU (measured at 100 participants: stacked "
+        "0.81x the speed of in turn with one thread a pool, 0.93x with two); BatchNorm models "
+        "always train in turn; off = clients in turn")
     max_group: int | None = Field(
         None, ge=1, description="most clients stacked in one vectorised call; null: as many as "
         "half the memory budget holds at the client's estimated working set (on cuda this "

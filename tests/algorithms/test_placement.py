@@ -39,10 +39,9 @@ def test_group_limit_from_config_or_the_memory_budget(monkeypatch: pytest.Monkey
     assert group_limit(None, torch.device("cpu"), 100, threads=2) == placement.CPU_GROUP_THREADED
 
 
-def test_auto_stacks_on_cuda_and_on_cpu_pools_of_several_threads() -> None:
-    assert placement.stacks_by_default(torch.device("cuda"), 1)
-    assert not placement.stacks_by_default(torch.device("cpu"), 1)
-    assert placement.stacks_by_default(torch.device("cpu"), 2)
+def test_auto_stacks_on_cuda_only() -> None:
+    assert placement.stacks_by_default(torch.device("cuda"))
+    assert not placement.stacks_by_default(torch.device("cpu"))
 
 
 def test_cuda_budget_is_the_gpus_total_memory_times_this_actors_share(
