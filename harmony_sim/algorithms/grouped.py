@@ -119,9 +119,12 @@ class GroupedTwin:
             if not self.wide:
                 return self.module(x)
             # (K, batch, C, H, W) -> (batch, H, W, K, C): the wide tensor in channels_last.
+            # Said explicitly: with C = 1 the reshape is a view whose strides torch does not read
+            # as channels_last, and the whole call would run in NCHW.
             channels, height, width = x.shape[2:]
             wide = x.permute(1, 3, 4, 0, 2).reshape(batch, height, width, clients * channels)
-            out = self.module(wide.permute(0, 3, 1, 2))
+            out = self.module(wide.permute(0, 3, 1, 2).contiguous(
+                memory_format=torch.channels_last))
         finally:
             self.binding.params = None
         return out.unflatten(1, (clients, -1)).transpose(0, 1).contiguous()

@@ -155,8 +155,9 @@ class ServerTrainer:
         return self.modules[BACKEND]
 
     def state(self) -> dict[str, dict[str, Tensor]]:
-        """Component name -> state dict (cloned, on the CPU), for the global model."""
-        return {name: {k: v.detach().to("cpu", copy=True)
+        """Component name -> state dict (cloned, on the CPU, in torch's default layout), for the
+        global model."""
+        return {name: {k: v.detach().to("cpu", copy=True, memory_format=torch.contiguous_format)
                        for k, v in module.state_dict().items()}
                 for name, module in self.modules.items()}
 

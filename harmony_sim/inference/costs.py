@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 
 import torch
@@ -10,8 +11,9 @@ from torch import nn
 
 from harmony_sim.algorithms.base import Algorithm
 from harmony_sim.devices import DeviceProfile
-from harmony_sim.models import ArchSpec
+from harmony_sim.models import ArchSpec, place
 from harmony_sim.models.cost import module_cost
+from harmony_sim.models.layout import CPU
 
 HOST_TIMING_REPEATS = 200
 
@@ -34,21 +36,20 @@ def backend_flops(algorithm: Algorithm) -> int:
 def host_backend_seconds(backend: nn.Module, cut_shape: tuple[int, ...],
                          repeats: int = HOST_TIMING_REPEATS) -> float:
     """Median wall time of the back end on one cut tensor on this host, one torch thread (one
-    server worker = one core). A measurement: it varies a little between runs and hosts."""
+    server worker = one core), in the layout it computes in on CPU (models/layout.py), on a copy
+    (`backend` is left as it is). A measurement: it varies a little between runs and hosts."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    was_training = backend.training
-    backend.eval()
+    timed = place(copy.deepcopy(backend), CPU).eval()
     try:
         x = torch.randn(1, *cut_shape)
         for _ in range(10):  # warm-up: first calls allocate
-            backend(x)
+            timed(x)
         times = []
         for _ in range(repeats):
             started = time.perf_counter()
-            backend(x)
+            timed(x)
             times.append(time.perf_counter() - started)
     finally:
         torch.set_num_threads(threads)
-        backend.train(was_training)
     return sorted(times)[len(times) // 2]

@@ -8,8 +8,10 @@ torch decides by the weights: they are what gets converted. Other devices keep t
 (contiguous) layout: nothing was measured there.
 
 Only modules placed for computing change layout; the cached templates (and so every seeded
-initial draw) stay contiguous, and the cut tensor leaves the extractor contiguous
-(split_model.Extractor), so nothing outside a module's own computation sees the layout."""
+initial draw) stay contiguous, the cut tensor leaves the extractor contiguous
+(split_model.Extractor), and weights kept beyond a round (the global model, personal states:
+aggregation.clone_state, ServerTrainer.state) are copied in torch's default layout, so messages,
+checkpoints and stored states never depend on where a module computed."""
 
 from __future__ import annotations
 
