@@ -17,7 +17,8 @@ StateDict = dict[str, Tensor]
 
 
 def clone_state(state: StateDict) -> StateDict:
-    return {k: v.detach().clone() for k, v in state.items()}
+    """A copy in torch's default layout, whatever layout a module computed in."""
+    return {k: v.detach().clone(memory_format=torch.contiguous_format) for k, v in state.items()}
 
 
 def fresh_state(module: nn.Module) -> StateDict:
@@ -30,6 +31,11 @@ def fresh_state(module: nn.Module) -> StateDict:
 
 def leading_slice(shape: torch.Size | tuple[int, ...]) -> tuple[slice, ...]:
     return tuple(slice(0, n) for n in shape)
+
+
+def _window(full: Tensor, shape: torch.Size) -> Tensor:
+    """The leading slice of `full` of `shape` (`full` itself when the shapes match)."""
+    return full if full.shape == shape else full[leading_slice(shape)]
 
 
 def slice_state(full: StateDict, like: StateDict) -> StateDict:
@@ -73,12 +79,14 @@ class SliceAccumulator:
     def add(self, state: StateDict, weight: float) -> None:
         if weight <= 0:
             return
-        for key, value in state.items():
-            if key not in self.weighted_sum:
-                continue  # integer buffers (e.g. BatchNorm counters) are not averaged
-            window = leading_slice(value.shape)
-            self.weighted_sum[key][window] += weight * value.float()
-            self.coverage[key][window] += weight
+        # Integer buffers (e.g. BatchNorm counters) are not averaged. One foreach call per
+        # operation, not one op per tensor: a pool adds every participant's state each round.
+        keys = [key for key in state if key in self.weighted_sum]
+        values = [state[key].float() for key in keys]
+        sums = [_window(self.weighted_sum[key], state[key].shape) for key in keys]
+        covers = [_window(self.coverage[key], state[key].shape) for key in keys]
+        torch._foreach_add_(sums, torch._foreach_mul(values, weight))
+        torch._foreach_add_(covers, weight)
 
     def merge(self, other: SliceAccumulator) -> None:
         for key in self.weighted_sum:

@@ -58,6 +58,7 @@ from harmony_sim.models import (
     place,
 )
 from harmony_sim.models.layout import CPU
+from harmony_sim.models.weights import load_weights, parameters, weights
 from harmony_sim.network.codecs import Codec, roundtrip
 from harmony_sim.seeding import seed_torch
 
@@ -129,7 +130,9 @@ class Algorithm(ABC):
         spares = self._spares.get(id(template))
         module = spares.pop() if spares else place(copy.deepcopy(template), CPU)
         self._template_of[module] = id(template)
-        return module.train(template.training)
+        if module.training != template.training:  # train() walks every submodule
+            module.train(template.training)
+        return module
 
     def release(self, models: ClientModels) -> None:
         """Hand a client's modules back for the next client's `instance` (once nothing uses
@@ -137,7 +140,7 @@ class Algorithm(ABC):
         for module in [models.extractor, models.head, *models.simulated]:
             template = None if module is None else self._template_of.pop(module, None)
             if template is not None:
-                for p in module.parameters():
+                for p in parameters(module):
                     p.grad = None
                 self._spares.setdefault(template, []).append(module)
 
@@ -220,14 +223,14 @@ class Algorithm(ABC):
         # Own instances of the cached modules (reused, else copied: far cheaper than building).
         extractor = self.instance(self.extractor_module(arch))
         shared = slice_state(global_model.components[self.extractor_key(arch)],
-                             extractor.state_dict())
-        extractor.load_state_dict(self._personalise(shared, personal, "extractor"))
+                             weights(extractor))
+        load_weights(extractor, self._personalise(shared, personal, "extractor"))
         head = None
         if self.has_exit:
             head = self.instance(self.head_module(arch))
             shared_head = slice_state(global_model.components[self.head_key(arch)],
-                                      head.state_dict())
-            head.load_state_dict(self._personalise(shared_head, personal, "head"))
+                                      weights(head))
+            load_weights(head, self._personalise(shared_head, personal, "head"))
         return ClientModels(arch, extractor, head, shared=global_model, client_id=client_id)
 
     def personal_share(self, part: str) -> float:
@@ -286,18 +289,18 @@ class Algorithm(ABC):
                    updates: UpdateAccumulator) -> None:
         """Add this client's trained weights to the pool's running sums."""
         key = self.extractor_key(models.arch)
-        updates.add(key, models.extractor.state_dict(), weight, global_model.components[key])
+        updates.add(key, weights(models.extractor), weight, global_model.components[key])
         if models.head is not None:
             key = self.head_key(models.arch)
-            updates.add(key, models.head.state_dict(), weight, global_model.components[key])
+            updates.add(key, weights(models.head), weight, global_model.components[key])
 
     def personal_state(self, models: ClientModels) -> PersonalState:
         """What a client keeps between rounds: the parts with a personal share (cloned)."""
         state = {}
         if self.personal_share("extractor") > 0:
-            state["extractor"] = clone_state(models.extractor.state_dict())
+            state["extractor"] = clone_state(weights(models.extractor))
         if models.head is not None and self.personal_share("head") > 0:
-            state["head"] = clone_state(models.head.state_dict())
+            state["head"] = clone_state(weights(models.head))
         return state
 
     def server_for_inference(self, global_model: GlobalModel) -> nn.Module | None:

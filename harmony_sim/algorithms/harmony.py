@@ -41,6 +41,7 @@ from harmony_sim.algorithms.supernet import (
 )
 from harmony_sim.algorithms.vectorised import GroupCall, GroupForward
 from harmony_sim.models import ArchSpec, build_extractor
+from harmony_sim.models.weights import weights
 from harmony_sim.scenario.algorithm_configs import HARMONY_PRESETS, HarmonyConfig
 from harmony_sim.seeding import numpy_rng, seed_torch, torch_generator
 
@@ -153,7 +154,7 @@ class Harmony(SplitGP):
             generator) for arch in archs]
         models.simulated_archs = list(archs)
         if self.trains_simulated:
-            models.simulated_start = [clone_state(e.state_dict()) for e in models.simulated]
+            models.simulated_start = [clone_state(weights(e)) for e in models.simulated]
 
     def contribute(self, models: ClientModels, weight: float, global_model: GlobalModel,
                    updates: UpdateAccumulator) -> None:
@@ -166,7 +167,7 @@ class Harmony(SplitGP):
                                        models.simulated_start, strict=False):
             key = supernet_key(arch.family)
             clean = slice_state(global_model.components[key], start)
-            trained = module.state_dict()
+            trained = weights(module)
             updates.add(key, {k: clean[k] + (trained[k] - start[k]) if v.is_floating_point()
                               else v for k, v in trained.items()}, share,
                         global_model.components[key])

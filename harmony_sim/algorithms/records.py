@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from harmony_sim.aggregation import StateDict
 from harmony_sim.algorithms.split_protocol import CutUpload
 from harmony_sim.models import ArchSpec, Extractor, place
+from harmony_sim.models.weights import parameters
 
 PersonalState = dict[str, StateDict]
 
@@ -50,9 +51,10 @@ class ClientModels:
         return params
 
     def to(self, device: torch.device) -> ClientModels:
-        """Move the modules (simulated extractors too) to `device`, in its layout."""
+        """Move the modules (simulated extractors too) to `device`, in its layout (those already
+        there are left: they came placed from Algorithm.instance, and a move walks every layer)."""
         for module in [self.extractor, self.head, *self.simulated]:
-            if module is not None:
+            if module is not None and parameters(module)[0].device != device:
                 place(module, device)
         return self
 

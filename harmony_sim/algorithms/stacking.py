@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from harmony_sim.algorithms.grouped import GroupedTwin, grouped_twin
+from harmony_sim.models.weights import load_weights, weights
 
 Params = dict[str, Tensor]
 
@@ -32,10 +33,10 @@ class Stack:
     def __init__(self, modules: Sequence[nn.Module], device: torch.device) -> None:
         first = modules[0]
         self.names = [n for n, _ in first.named_parameters()]
-        per_module = [dict(m.named_parameters()) for m in modules]
+        per_module = [weights(m) for m in modules]  # no buffers: its parameters
         # Contiguous rows whatever layout the modules compute in (models/layout.py): on CPU the
         # grouped twin's channels_last input sets the layout; on cuda vmap runs as measured.
-        self.params: Params = {n: torch.stack([p[n].detach() for p in per_module]).to(
+        self.params: Params = {n: torch.stack([p[n] for p in per_module]).to(
             device).contiguous() for n in self.names}
         self.template = copy.deepcopy(first).to("meta", memory_format=torch.contiguous_format)
         self.grouped: GroupedTwin | None = None
@@ -66,10 +67,8 @@ class Stack:
     def load_into(self, modules: Sequence[nn.Module]) -> None:
         """Write row i back into modules[i] (where each module lives)."""
         host = {n: p.detach().cpu() for n, p in self.params.items()}
-        with torch.no_grad():
-            for i, module in enumerate(modules):
-                for n, p in module.named_parameters():
-                    p.copy_(host[n][i])
+        for i, module in enumerate(modules):
+            load_weights(module, {n: host[n][i] for n in self.names})
 
 
 class StackedSGD:

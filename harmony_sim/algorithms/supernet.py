@@ -13,6 +13,7 @@ from torch import nn
 from harmony_sim.aggregation import StateDict, fresh_state, slice_state
 from harmony_sim.algorithms.context import RunContext
 from harmony_sim.models import ArchSpec, Extractor
+from harmony_sim.models.weights import load_weights, weights
 from harmony_sim.seeding import seed_torch
 
 # Widths a simulated extractor may take (besides the client's own).
@@ -84,11 +85,11 @@ def fitting_archs(own: ArchSpec, maxima: dict[str, ArchSpec],
 def simulated_extractor(module: Extractor, supernet: StateDict, noise_std: float,
                         generator: torch.Generator) -> Extractor:
     """Load `module` with its slice of `supernet` plus Gaussian weight noise."""
-    state = slice_state(supernet, module.state_dict())
+    state = slice_state(supernet, weights(module))
     if noise_std > 0:
         state = {k: (v + noise_std * torch.randn(v.shape, generator=generator)
                      if v.is_floating_point() else v) for k, v in state.items()}
-    module.load_state_dict(state)
+    load_weights(module, state)
     module.eval()  # fixed norm statistics; with train_simulated the views still get gradients
     return module
 
