@@ -218,7 +218,7 @@ class RuntimeConfig(StrictModel):
         "auto", description="train a pool's participants of one architecture as one stacked "
         "model (grouped convolutions on CPU where the structure allows, torch.func vmap "
         "otherwise); auto = on for cuda, in turn on CPU (measured at 100 participants: stacked "
-        "0.81x the speed of in turn with one thread a pool, 0.93x with two); BatchNorm models "
+        "0.91x the speed of in turn with one thread a pool, 0.96x with two); BatchNorm models "
         "always train in turn; off = clients in turn")
     max_group: int | None = Field(
         None, ge=1, description="most clients stacked in one vectorised call; null: as many as "
