@@ -123,10 +123,10 @@ class Algorithm(ABC):
         return module
 
     def instance(self, template: nn.Module) -> nn.Module:
-        """A module of `template`'s structure for one client, on the CPU in its layout there: a
-        spare that `release` handed back, else a deep copy (about 5 ms a module, which per
-        client and round dominated short rounds). In `template`'s train/eval mode; the caller
-        loads every weight (strictly)."""
+        """A module of `template`'s structure for one client: a spare that `release` handed
+        back (still where it last computed), else a deep copy placed on the CPU (about 5 ms a
+        module, which per client and round dominated short rounds). In `template`'s train/eval
+        mode; the caller loads every weight (strictly)."""
         spares = self._spares.get(id(template))
         module = spares.pop() if spares else place(copy.deepcopy(template), CPU)
         self._template_of[module] = id(template)

@@ -25,7 +25,7 @@ class Extractor(nn.Module):
         cut = self.cut_adapter(self.features(x))
         if cut.is_contiguous():  # a contiguous trunk (off CPU, under vmap)
             return cut
-        if cut.requires_grad:
+        if cut.requires_grad and cut.is_contiguous(memory_format=torch.channels_last):
             # Its gradient comes back contiguous; turned back to the trunk's layout, the
             # trunk's backward runs in one layout (mixed, the last ReLU's backward alone cost
             # 1-1.5 ms a step, 5 % of a quickstart client step).
