@@ -44,11 +44,11 @@ def synthetic(participants: int, samples: int, seed: int = 0) -> Dataset:
     return Dataset("random28", x, y, x[:10], y[:10], 10)
 
 
-def round_seconds(participants: int, samples: int, batch_size: int, algorithm: str,
-                  device: str, vectorise: str, max_group: int | None, threads: int = 1,
-                  warm_rounds: int = 0) -> float:
-    """Seconds of one round, after `warm_rounds` untimed ones on the same runtime (a run's
-    later rounds reuse its client module instances and warm kernels)."""
+def bench_runtime(participants: int, samples: int, batch_size: int, algorithm: str,
+                  device: str, vectorise: str, max_group: int | None,
+                  threads: int = 1) -> tuple[LocalRuntime, list[int]]:
+    """An in-process runtime of `participants` clients of the quickstart model, each holding
+    `samples` random images, every one of them taking part in each round; and their ids."""
     scenario = scenario_from_dict({
         "name": "vectorised-bench",
         "clients": {"count": participants, "per_round": participants},
@@ -66,13 +66,22 @@ def round_seconds(participants: int, samples: int, batch_size: int, algorithm: s
     clients = [VirtualClient(ClientData(cid, np.arange(10), np.arange(
         cid * samples, (cid + 1) * samples, dtype=np.int32), empty, empty), arch,
         memory_bytes=memory) for cid in range(participants)]
-    runtime = LocalRuntime(scenario, dataset, clients)
+    return LocalRuntime(scenario, dataset, clients), list(range(participants))
+
+
+def round_seconds(participants: int, samples: int, batch_size: int, algorithm: str,
+                  device: str, vectorise: str, max_group: int | None, threads: int = 1,
+                  warm_rounds: int = 0) -> float:
+    """Seconds of one round, after `warm_rounds` untimed ones on the same runtime (a run's
+    later rounds reuse its client module instances and warm kernels)."""
+    runtime, ids = bench_runtime(participants, samples, batch_size, algorithm, device,
+                                 vectorise, max_group, threads)
     for warm in range(warm_rounds):
-        runtime.run_round(warm + 1, list(range(participants)))
+        runtime.run_round(warm + 1, ids)
     if device == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()
-    runtime.run_round(warm_rounds + 1, list(range(participants)))
+    runtime.run_round(warm_rounds + 1, ids)
     if device == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - started

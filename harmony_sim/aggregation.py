@@ -40,18 +40,17 @@ def _window(full: Tensor, shape: torch.Size) -> Tensor:
 
 def slice_state(full: StateDict, like: StateDict) -> StateDict:
     """The part of `full` (a supernet) that a smaller model with state `like` holds: the same
-    keys, each the leading slice of its full tensor."""
+    keys, each the leading slice of its full tensor. Views into `full`: every caller loads or
+    combines them into new tensors, so a copy here would be a second one per client and round;
+    copy before writing to them."""
     sliced = {}
     for key, target in like.items():
         source = full[key]
-        if source.shape == target.shape:
-            sliced[key] = source.clone()
-        else:
-            if source.dim() != target.dim() or any(t > s for t, s in
-                                                   zip(target.shape, source.shape, strict=True)):
-                raise ValueError(f"{key}: {tuple(target.shape)} is not a slice of "
-                                 f"{tuple(source.shape)}")
-            sliced[key] = source[leading_slice(target.shape)].clone()
+        if source.dim() != target.dim() or any(t > s for t, s in
+                                               zip(target.shape, source.shape, strict=True)):
+            raise ValueError(f"{key}: {tuple(target.shape)} is not a slice of "
+                             f"{tuple(source.shape)}")
+        sliced[key] = _window(source, target.shape)
     return sliced
 
 

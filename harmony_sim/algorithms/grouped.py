@@ -15,6 +15,7 @@ else `grouped_twin` says why not, and the caller runs that structure with vmap."
 from __future__ import annotations
 
 import copy
+import threading
 
 import torch
 from torch import Tensor, nn
@@ -35,9 +36,9 @@ ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.SiLU, nn.GELU, nn.Sigmoid, nn
 CHANNEL_LOCAL = (*ELEMENTWISE, nn.AdaptiveAvgPool2d, nn.AvgPool2d, nn.MaxPool2d)
 
 
-class _Binding:
+class _Binding(threading.local):
     """The stacked weights and client count of the call in progress, read by every grouped
-    layer."""
+    layer (per thread: one twin serves every stack of its structure in the process)."""
 
     params: Params | None = None
     clients: int = 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from weakref import WeakKeyDictionary
 
 import torch
 from torch import Tensor, nn
@@ -17,11 +18,38 @@ from harmony_sim.models.weights import load_weights, weights
 Params = dict[str, Tensor]
 
 
+# Keyed by module object: a module here keeps its structure for life (weights are loaded into it
+# in place, never swapped), and a round asks for every participant's key (a module walk each).
+_structure_keys: WeakKeyDictionary[nn.Module, tuple] = WeakKeyDictionary()
+# Per (structure, device type, mode): the weightless callables of a Stack, built once per process
+# rather than per round (a deep copy of the module each).
+_callables: dict[tuple, tuple[nn.Module, GroupedTwin | None, str | None]] = {}
+
+
 def structure_key(module: nn.Module) -> tuple:
-    """Modules with equal keys compute the same function of their weights: layer types in order,
-    parameter names and shapes."""
-    return (tuple(type(m).__name__ for m in module.modules()),
-            tuple((n, tuple(p.shape)) for n, p in module.named_parameters()))
+    """Modules with equal keys compute the same function of their weights: the same layers in
+    order with the same settings (their repr: strides, groups, pooling sizes, ...), parameter
+    names and shapes."""
+    key = _structure_keys.get(module)
+    if key is None:
+        key = _structure_keys[module] = (
+            repr(module), tuple((n, tuple(p.shape)) for n, p in module.named_parameters()))
+    return key
+
+
+def _stack_callables(module: nn.Module,
+                     device: torch.device) -> tuple[nn.Module, GroupedTwin | None, str | None]:
+    """`module`'s weightless template on meta, its grouped twin on CPU where the structure has
+    one, and why not (see Stack); in `module`'s train/eval mode."""
+    key = (structure_key(module), device.type, module.training)
+    if key not in _callables:
+        template = copy.deepcopy(module).to("meta", memory_format=torch.contiguous_format)
+        grouped, not_grouped = None, "vmap on cuda"
+        if device.type == "cpu":
+            twin = grouped_twin(module)
+            grouped, not_grouped = (None, twin) if isinstance(twin, str) else (twin, None)
+        _callables[key] = (template, grouped, not_grouped)
+    return _callables[key]
 
 
 class Stack:
@@ -38,12 +66,8 @@ class Stack:
         # grouped twin's channels_last input sets the layout; on cuda vmap runs as measured.
         self.params: Params = {n: torch.stack([p[n] for p in per_module]).to(
             device).contiguous() for n in self.names}
-        self.template = copy.deepcopy(first).to("meta", memory_format=torch.contiguous_format)
-        self.grouped: GroupedTwin | None = None
-        self.not_grouped: str | None = "vmap on cuda"
-        if torch.device(device).type == "cpu":
-            twin = grouped_twin(first)
-            self.grouped, self.not_grouped = (None, twin) if isinstance(twin, str) else (twin, None)
+        self.template, self.grouped, self.not_grouped = _stack_callables(
+            first, torch.device(device))
 
     @property
     def bytes_per_row(self) -> int:

@@ -128,6 +128,23 @@ def test_grouped_twin_equals_vmap(family: str, width: float, depth: int, norm: s
             torch.testing.assert_close(ga, gb, **TOL)
 
 
+def test_stacks_share_callables_only_for_the_same_structure() -> None:
+    """A Stack's template and grouped twin are built once per structure and process: modules
+    whose weights have the same shapes but whose settings differ (here the cut's pooled size)
+    are other structures and compute their own shapes."""
+    arch = ArchSpec("plain_cnn", 0.5, 1)
+    x = torch.randn(2, 3, 3, 16, 16)
+    shapes = {}
+    for size in (4, 2):
+        modules = [build_extractor(arch, 3, CutSpec(16, size)) for _ in range(2)]
+        assert stacking.structure_key(modules[0]) == stacking.structure_key(modules[1])
+        stack = stacking.Stack(modules, torch.device("cpu"))
+        shapes[size] = stack.call(stack.params, x).shape
+    assert shapes == {4: (2, 3, 16, 4, 4), 2: (2, 3, 16, 2, 2)}
+    one, other = (build_extractor(arch, 3, CutSpec(16, size)) for size in (4, 2))
+    assert stacking.structure_key(one) != stacking.structure_key(other)
+
+
 def test_grouped_twin_says_why_not() -> None:
     assert grouped_twin(build_extractor(ArchSpec("plain_cnn", 0.5, 1), 3, CutSpec(16, 4),
                                         "batch")) == "modules with buffers"
