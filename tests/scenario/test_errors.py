@@ -76,6 +76,16 @@ def test_overrides_apply_typed_values() -> None:
     assert scenario.name == "custom"
 
 
+def test_unquoted_on_off_mean_on_off(tmp_path: Path) -> None:
+    """YAML 1.1 reads `vectorise: on` as true: the documented spelling must still work."""
+    path = tmp_path / "s.yaml"
+    path.write_text("runtime:\n  vectorise: on\n")
+    assert load_scenario(path).runtime.vectorise == "on"
+    assert load_scenario(path, ["runtime.vectorise=off"]).runtime.vectorise == "off"
+    with pytest.raises(UserInputError, match="runtime.vectorise"):
+        load_scenario(path, ["runtime.vectorise=1"])
+
+
 def test_overrides_index_lists(tmp_path: Path) -> None:
     path = write(tmp_path, {"clients": {"tiers": [{"name": "a", "share": 1},
                                                   {"name": "b", "share": 2}]}})
