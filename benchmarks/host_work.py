@@ -26,13 +26,15 @@ from vectorised import bench_runtime  # benchmarks/vectorised.py, beside this sc
 
 from harmony_sim.algorithms.placement import device_sync
 from harmony_sim.runtime import LocalRuntime
+from harmony_sim.runtime.server import StepProtocol
 
 PHASES = ("begin", "client steps", "server steps", "end")
 
 
 def timed_round(runtime: LocalRuntime, round_idx: int, participants: list[int],
                 sync: Callable[[], None] | None) -> dict[str, float]:
-    """Seconds per phase of one lockstep round (LocalRuntime._train_round, one pool)."""
+    """Seconds per phase of one round, driven as LocalRuntime._train_round drives it (one
+    pool; the replica scheme's steps all count as client steps)."""
     [pool] = runtime.pools
     spent = dict.fromkeys(PHASES, 0.0)
 
@@ -44,14 +46,22 @@ def timed_round(runtime: LocalRuntime, round_idx: int, participants: list[int],
         spent[phase] += time.perf_counter() - started
         return out
 
-    model = runtime.server.global_model()
-    steps = run("begin", pool.begin_round, round_idx, participants, model)
+    server = runtime.server
+    steps = run("begin", pool.begin_round, round_idx, participants, server.global_model())
+    if runtime.protocol is StepProtocol.IN_POOLS:  # each client's own replica of the back end
+        run("client steps", pool.train_locally)
+        steps = 0
     for _ in range(steps):
         uploads = run("client steps", pool.upload_step)
-        answers = run("server steps", runtime.server.step, uploads)
+        if runtime.protocol is StepProtocol.PRIVATE_LABELS:
+            logits = run("server steps", server.forward, uploads)
+            grads = run("client steps", pool.answer_logits, logits)
+            answers = run("server steps", server.backward, grads)
+        else:
+            answers = run("server steps", server.step, uploads)
         run("client steps", pool.apply_step, answers)
     result = run("end", pool.end_round)
-    runtime.server.aggregate(result)
+    server.aggregate(result)
     return spent
 
 

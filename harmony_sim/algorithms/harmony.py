@@ -12,7 +12,6 @@ import copy
 import functools
 import math
 from collections.abc import Iterable
-from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -147,9 +146,11 @@ class Harmony(SplitGP):
                            numpy_rng(seed, "simulate", cid, rnd))
         generator = torch_generator(seed, "simulate-noise", cid, rnd)
         c = self.context
+        # The templates are in eval mode, as every simulated extractor computes: their
+        # instances then need no mode switch (a walk over every submodule) per draw.
         models.simulated = [simulated_extractor(
-            self.instance(self._cached("simulated", arch.id, partial(
-                build_extractor, arch, c.in_channels, c.cut, c.norm))),
+            self.instance(self._cached("simulated", arch.id, lambda arch=arch: build_extractor(
+                arch, c.in_channels, c.cut, c.norm).eval())),
             shared.components[supernet_key(arch.family)], self.config.param_noise_std,
             generator) for arch in archs]
         models.simulated_archs = list(archs)
@@ -168,9 +169,13 @@ class Harmony(SplitGP):
             key = supernet_key(arch.family)
             clean = slice_state(global_model.components[key], start)
             trained = weights(module)
-            updates.add(key, {k: clean[k] + (trained[k] - start[k]) if v.is_floating_point()
-                              else v for k, v in trained.items()}, share,
-                        global_model.components[key])
+            moved = [k for k, v in trained.items() if v.is_floating_point()]
+            update = dict(trained)  # integer buffers as trained
+            update.update(zip(moved, torch._foreach_add(  # clean + (trained - start), foreach
+                [clean[k] for k in moved], torch._foreach_sub([trained[k] for k in moved],
+                                                              [start[k] for k in moved])),
+                strict=True))
+            updates.add(key, update, share, global_model.components[key])
 
     def client_forward(self, models: ClientModels, x: Tensor, y: Tensor) -> ClientForward:
         """(Meta) adapt on the support half with inner SGD steps on the exit loss; then, on the

@@ -90,7 +90,8 @@ def simulated_extractor(module: Extractor, supernet: StateDict, noise_std: float
         state = {k: (v + noise_std * torch.randn(v.shape, generator=generator)
                      if v.is_floating_point() else v) for k, v in state.items()}
     load_weights(module, state)
-    module.eval()  # fixed norm statistics; with train_simulated the views still get gradients
+    if module.training:  # eval() walks every submodule, so only when needed
+        module.eval()  # fixed norm statistics; with train_simulated the views still get gradients
     return module
 
 
