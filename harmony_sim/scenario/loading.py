@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,27 @@ from harmony_sim.scenario.algorithm_configs import DEFAULT_ALGORITHM, switch_alg
 from harmony_sim.scenario.schema import Scenario
 
 log = logging.getLogger(__name__)
+BOOL_TAG = "tag:yaml.org,2002:bool"
+
+
+class ScenarioYAMLLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's booleans: only true / false. YAML 1.1 also reads an
+    unquoted on / off / yes / no as a boolean, which turned `vectorise: on` into true; as strings
+    they reach the schema, where boolean fields still take them (pydantic) and choices keep
+    their spelling."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != BOOL_TAG]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+ScenarioYAMLLoader.add_implicit_resolver(
+    BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def parse_yaml(text: str) -> Any:
+    """`text` as YAML with only true / false as booleans (ScenarioYAMLLoader)."""
+    return yaml.load(text, Loader=ScenarioYAMLLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
 def load_scenario(path: str | Path | None, overrides: list[str] | None = None) -> Scenario:
@@ -43,7 +65,7 @@ def load_scenario(path: str | Path | None, overrides: list[str] | None = None) -
             raise UserInputError(f"{source}: not a text file (binary data); a scenario is a "
                                  "YAML text file such as scenarios/quickstart.yaml")
         try:
-            loaded = yaml.safe_load(text)
+            loaded = parse_yaml(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -72,7 +94,7 @@ def switch_to(raw: dict[str, Any], override: str) -> None:
     if not isinstance(section, dict):
         raise UserInputError(f"--set {override!r}: 'algorithm' is a value, not a section")
     section = {"name": DEFAULT_ALGORITHM, **section}
-    name = str(yaml.safe_load(override.partition("=")[2]))
+    name = str(parse_yaml(override.partition("=")[2]))
     raw["algorithm"], dropped = switch_algorithm(section, name)
     if dropped and name != section["name"]:
         log.info("algorithm.name=%s: left out the knobs it does not have: %s", name,
@@ -91,7 +113,7 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     for depth, part in enumerate(parts[:-1]):
         node = _child(node, part, override, last=parts[depth + 1])
     try:
-        value = yaml.safe_load(text)
+        value = parse_yaml(text)
     except yaml.YAMLError:
         value = text
     if isinstance(node, list):

@@ -219,19 +219,12 @@ class RuntimeConfig(StrictModel):
         "model (grouped convolutions on CPU where the structure allows, torch.func vmap "
         "otherwise); auto = on for cuda, in turn on CPU (measured at 100 participants: stacked "
         "0.91-0.97x the speed of in turn with one thread a pool, 0.96-1.10x with two); "
-        "BatchNorm models always train in turn; off = clients in turn (YAML's unquoted on/off "
-        "read as true/false are taken as on/off)")
+        "BatchNorm models always train in turn; off = clients in turn")
     max_group: int | None = Field(
         None, ge=1, description="most clients stacked in one vectorised call; null: as many as "
         "half the memory budget holds at the client's estimated working set (on cuda this "
         "process's share of the GPU's total memory; on CPU the free memory, and at most 2 a "
         "call, 4 with several pool threads)")
-
-    @field_validator("vectorise", mode="before")
-    @classmethod
-    def _on_off(cls, value: object) -> object:
-        # YAML 1.1 (PyYAML) reads an unquoted on / off as true / false.
-        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
 class ParticipationConfig(StrictModel):

@@ -77,10 +77,13 @@ def test_overrides_apply_typed_values() -> None:
 
 
 def test_unquoted_on_off_mean_on_off(tmp_path: Path) -> None:
-    """YAML 1.1 reads `vectorise: on` as true: the documented spelling must still work."""
+    """YAML 1.1 reads `vectorise: on` as true: the documented spelling must still work, and
+    boolean fields still take on / off / yes / no."""
     path = tmp_path / "s.yaml"
-    path.write_text("runtime:\n  vectorise: on\n")
+    path.write_text("runtime:\n  vectorise: on\noutput:\n  plots: no\n")
     assert load_scenario(path).runtime.vectorise == "on"
+    assert load_scenario(path).output.plots is False
+    assert load_scenario(path, ["output.plots=yes"]).output.plots is True
     assert load_scenario(path, ["runtime.vectorise=off"]).runtime.vectorise == "off"
     with pytest.raises(UserInputError, match="runtime.vectorise"):
         load_scenario(path, ["runtime.vectorise=1"])
