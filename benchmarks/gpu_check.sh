@@ -4,14 +4,16 @@
 #      stacked on the same GPU (acceptance: >= 10x at 100 participants);
 #   2. the quickstart on cuda (local runtime, vectorised by default there) beside the same run
 #      made on CPU (benchmarks/results/quickstart-local-cpu/, not repeated here): one table
-#      (acceptance: the same accuracy within seed noise).
+#      (acceptance: the same accuracy within seed noise);
+#   3. benchmarks/host_work.py on cuda: a round's phases per participant, in turn and stacked
+#      (what bounds the speed-up of 1. where it falls short).
 #
 #   OUT=/tmp/gpu-check bash benchmarks/gpu_check.sh
 #
 # Python packages the machine lacks travel as wheels in .whl/ (git-ignored; see
 # benchmarks/results/README.md for the pip download line); they are installed to /tmp/site.
-# Ray is not needed (runtime.backend: local). What to read lands in $OUT (at most 8
-# files: the device tool returns no more); run folders stay in /tmp/gpu-check-runs.
+# Ray is not needed (runtime.backend: local). What to read lands in $OUT (7 files; the device
+# tool returns at most 8); run folders stay in /tmp/gpu-check-runs.
 set -euo pipefail
 OUT=${OUT:-/tmp/gpu-check}
 RUNS=/tmp/gpu-check-runs
@@ -30,6 +32,7 @@ torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_availab
 
 python3 benchmarks/vectorised.py --devices "$DEVICE" --participants 10 100 1000 --warm-rounds 1 \
     ${VECTORISED_ARGS:-} | tee "$OUT/vectorised-$DEVICE.txt"
+python3 benchmarks/host_work.py --device "$DEVICE" | tee "$OUT/host-work-$DEVICE.txt"
 
 rm -rf "$RUNS/quickstart-$DEVICE"
 started=$SECONDS

@@ -9,7 +9,8 @@ server step), with clients in turn and stacked, in one process.
 On a GPU the steps shrink and the begin/end work stays (it is CPU work on small tensors), so
 begin + end per participant against the stacked step time is what bounds a vectorised round's
 speed-up there. The round is the one benchmarks/vectorised.py times (quickstart model, random
-1x28x28 inputs, one local epoch, LocalRuntime, lockstep), driven here phase by phase; the first
+1x28x28 inputs, one local epoch, LocalRuntime, lockstep), each call to a pool or the server
+timed into its phase ("rest": the global model, aggregation, the round's snapshot); the first
 two rounds (building module instances and kernels) are not counted; figures are medians over
 the rest."""
 
@@ -26,43 +27,45 @@ from vectorised import bench_runtime  # benchmarks/vectorised.py, beside this sc
 
 from harmony_sim.algorithms.placement import device_sync
 from harmony_sim.runtime import LocalRuntime
-from harmony_sim.runtime.server import StepProtocol
 
-PHASES = ("begin", "client steps", "server steps", "end")
+PHASES = ("begin", "client steps", "server steps", "end", "rest")
+# The phase of each call a round makes; the rest: the global model, aggregation and the
+# snapshot of the finished round.
+PHASE_OF = {"begin_round": "begin", "upload_step": "client steps",
+            "answer_logits": "client steps", "apply_step": "client steps",
+            "train_locally": "client steps", "step": "server steps", "forward": "server steps",
+            "backward": "server steps", "end_round": "end"}
 
 
-def timed_round(runtime: LocalRuntime, round_idx: int, participants: list[int],
-                sync: Callable[[], None] | None) -> dict[str, float]:
-    """Seconds per phase of one round, driven as LocalRuntime._train_round drives it (one
-    pool; the replica scheme's steps all count as client steps)."""
-    [pool] = runtime.pools
-    spent = dict.fromkeys(PHASES, 0.0)
+class PhaseTimedRuntime(LocalRuntime):
+    """An in-process runtime that adds each call to its pools and server (every call a round
+    makes goes through them) to the seconds of its phase: the round runs exactly as a run's."""
 
-    def run(phase: str, call: Callable[..., Any], *args: Any) -> Any:
+    sync: Callable[[], None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.spent = dict.fromkeys(PHASES, 0.0)  # the set-up's calls count nowhere
+        super().__init__(*args, **kwargs)
+
+    def _call(self, target: Any, method: str, *args: Any) -> Any:
+        return self._timed(method, super()._call, target, method, *args)
+
+    def _call_per_pool(self, target: Any, method: str, pools: int, *args: Any) -> list[Any]:
+        return self._timed(method, super()._call_per_pool, target, method, pools, *args)
+
+    def _timed(self, method: str, call: Callable[..., Any], *args: Any) -> Any:
         started = time.perf_counter()
         out = call(*args)
-        if sync is not None:
-            sync()
-        spent[phase] += time.perf_counter() - started
+        if self.sync is not None:
+            self.sync()
+        self.spent[PHASE_OF.get(method, "rest")] += time.perf_counter() - started
         return out
 
-    server = runtime.server
-    steps = run("begin", pool.begin_round, round_idx, participants, server.global_model())
-    if runtime.protocol is StepProtocol.IN_POOLS:  # each client's own replica of the back end
-        run("client steps", pool.train_locally)
-        steps = 0
-    for _ in range(steps):
-        uploads = run("client steps", pool.upload_step)
-        if runtime.protocol is StepProtocol.PRIVATE_LABELS:
-            logits = run("server steps", server.forward, uploads)
-            grads = run("client steps", pool.answer_logits, logits)
-            answers = run("server steps", server.backward, grads)
-        else:
-            answers = run("server steps", server.step, uploads)
-        run("client steps", pool.apply_step, answers)
-    result = run("end", pool.end_round)
-    server.aggregate(result)
-    return spent
+    def timed_round(self, round_idx: int, participants: list[int]) -> dict[str, float]:
+        """Seconds per phase of one round."""
+        self.spent = dict.fromkeys(PHASES, 0.0)
+        self.run_round(round_idx, participants)
+        return self.spent
 
 
 def main() -> None:
@@ -81,9 +84,10 @@ def main() -> None:
     print(f"{'mode':10} " + " ".join(f"{p:>13}" for p in PHASES) + f" {'begin + end':>12}")
     for mode in ("off", "on"):
         runtime, participants = bench_runtime(n, args.samples, 32, args.algorithm, args.device,
-                                              mode, None, args.threads)
-        sync = device_sync(torch.device(args.device))
-        rounds = [timed_round(runtime, r + 1, participants, sync) for r in range(args.rounds)]
+                                              mode, None, args.threads, PhaseTimedRuntime)
+        assert isinstance(runtime, PhaseTimedRuntime)
+        runtime.sync = device_sync(torch.device(args.device))
+        rounds = [runtime.timed_round(r + 1, participants) for r in range(args.rounds)]
         medians = {p: statistics.median(r[p] for r in rounds[2:]) * 1e3 / n for p in PHASES}
         label = "in turn" if mode == "off" else "vectorised"
         print(f"{label:10} " + " ".join(f"{medians[p]:13.3f}" for p in PHASES) +

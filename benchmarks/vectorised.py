@@ -45,8 +45,9 @@ def synthetic(participants: int, samples: int, seed: int = 0) -> Dataset:
 
 
 def bench_runtime(participants: int, samples: int, batch_size: int, algorithm: str,
-                  device: str, vectorise: str, max_group: int | None,
-                  threads: int = 1) -> tuple[LocalRuntime, list[int]]:
+                  device: str, vectorise: str, max_group: int | None, threads: int = 1,
+                  runtime_type: type[LocalRuntime] = LocalRuntime
+                  ) -> tuple[LocalRuntime, list[int]]:
     """An in-process runtime of `participants` clients of the quickstart model, each holding
     `samples` random images, every one of them taking part in each round; and their ids."""
     scenario = scenario_from_dict({
@@ -66,7 +67,7 @@ def bench_runtime(participants: int, samples: int, batch_size: int, algorithm: s
     clients = [VirtualClient(ClientData(cid, np.arange(10), np.arange(
         cid * samples, (cid + 1) * samples, dtype=np.int32), empty, empty), arch,
         memory_bytes=memory) for cid in range(participants)]
-    return LocalRuntime(scenario, dataset, clients), list(range(participants))
+    return runtime_type(scenario, dataset, clients), list(range(participants))
 
 
 def round_seconds(participants: int, samples: int, batch_size: int, algorithm: str,

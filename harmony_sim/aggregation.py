@@ -12,13 +12,16 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
+from torch._utils import _flatten_dense_tensors  # one C++ call: the cat of flattened tensors
 
 StateDict = dict[str, Tensor]
 
 
 def clone_state(state: StateDict) -> StateDict:
-    """A copy in torch's default layout, whatever layout a module computed in."""
-    return {k: v.detach().clone(memory_format=torch.contiguous_format) for k, v in state.items()}
+    """A copy on the CPU in torch's default layout, whatever device and layout a module
+    computed in (what global models, personal states and messages hold)."""
+    return {k: v.detach().to("cpu", copy=True, memory_format=torch.contiguous_format)
+            for k, v in state.items()}
 
 
 def fresh_state(module: nn.Module) -> StateDict:
@@ -36,6 +39,11 @@ def _window(full: Tensor, shape: torch.Size) -> Tensor:
     return full if full.shape == shape else full.as_strided(shape, full.stride())
 
 
+def _check_slice(key: str, shape: torch.Size, full: torch.Size) -> None:
+    if len(shape) != len(full) or any(t > s for t, s in zip(shape, full, strict=True)):
+        raise ValueError(f"{key}: {tuple(shape)} is not a slice of {tuple(full)}")
+
+
 def slice_state(full: StateDict, like: StateDict) -> StateDict:
     """The part of `full` (a supernet) that a smaller model with state `like` holds: the same
     keys, each the leading slice of its full tensor. Views into `full`: every caller loads or
@@ -44,10 +52,7 @@ def slice_state(full: StateDict, like: StateDict) -> StateDict:
     sliced = {}
     for key, target in like.items():
         source = full[key]
-        if source.dim() != target.dim() or any(t > s for t, s in
-                                               zip(target.shape, source.shape, strict=True)):
-            raise ValueError(f"{key}: {tuple(target.shape)} is not a slice of "
-                             f"{tuple(source.shape)}")
+        _check_slice(key, target.shape, source.shape)
         sliced[key] = _window(source, target.shape)
     return sliced
 
@@ -59,26 +64,60 @@ def mix_states(personal: StateDict, shared: StateDict, personal_share: float) ->
             for key, value in personal.items()}
 
 
-@dataclass
 class SliceAccumulator:
-    """Running weighted sum of state dicts that are leading slices of a reference shape."""
+    """Running weighted sum of state dicts that are leading slices of a reference shape.
 
-    reference: StateDict
-    weighted_sum: StateDict = field(init=False)
-    coverage: StateDict = field(init=False)
+    The sums and coverage of all floating-point entries live in one flat buffer each, with a
+    view per key: an update of full shape (every client but HeteroFL's narrower ones) is added
+    as one flattened vector, three tensor ops instead of three per entry (per-op overhead, not
+    arithmetic, was most of a pool's contribution time per participant; the same float32
+    multiply and add, so the same bits)."""
 
-    def __post_init__(self) -> None:
-        self.weighted_sum = {k: torch.zeros_like(v, dtype=torch.float32)
-                             for k, v in self.reference.items() if v.is_floating_point()}
-        self.coverage = {k: torch.zeros_like(v, dtype=torch.float32)
-                         for k, v in self.weighted_sum.items()}
+    def __init__(self, reference: StateDict) -> None:
+        floating = {k: v for k, v in reference.items() if v.is_floating_point()}
+        total = sum(v.numel() for v in floating.values())
+        device = next((v.device for v in floating.values()), None)  # the reference's
+        self._build([(k, v.shape) for k, v in floating.items()],
+                    torch.zeros(total, dtype=torch.float32, device=device),
+                    torch.zeros(total, dtype=torch.float32, device=device))
+
+    def _build(self, shapes: list[tuple[str, torch.Size]], flat_sum: Tensor,
+               flat_coverage: Tensor) -> None:
+        self.flat_sum, self.flat_coverage = flat_sum, flat_coverage
+        self.shapes = dict(shapes)
+        self.weighted_sum: StateDict = {}
+        self.coverage: StateDict = {}
+        offset = 0
+        for key, shape in shapes:
+            n = shape.numel()
+            self.weighted_sum[key] = flat_sum[offset:offset + n].view(shape)
+            self.coverage[key] = flat_coverage[offset:offset + n].view(shape)
+            offset += n
+
+    def __getstate__(self) -> dict:
+        # Pickling the per-key views would write the whole flat buffer once per view.
+        return {"shapes": list(self.shapes.items()), "flat_sum": self.flat_sum,
+                "flat_coverage": self.flat_coverage}
+
+    def __setstate__(self, state: dict) -> None:
+        self._build(state["shapes"], state["flat_sum"], state["flat_coverage"])
 
     def add(self, state: StateDict, weight: float) -> None:
         if weight <= 0:
             return
-        # Integer buffers (e.g. BatchNorm counters) are not averaged. One foreach call per
-        # operation, not one op per tensor: a pool adds every participant's state each round.
+        # Integer buffers (e.g. BatchNorm counters) are not averaged.
         keys = [key for key in state if key in self.weighted_sum]
+        if len(keys) == len(self.shapes) and all(
+                state[key].shape == shape for key, shape in self.shapes.items()):
+            # Out of place: one tensor comes back as a view of the caller's.
+            flat = _flatten_dense_tensors([state[key].float() for key in self.shapes])
+            self.flat_sum.add_(flat.mul(weight))
+            self.flat_coverage.add_(weight)
+            return
+        # Leading slices (HeteroFL's narrower clients): one foreach call per operation. A shape
+        # that is no slice would reach into the next entry's part of the flat buffers.
+        for key in keys:
+            _check_slice(key, state[key].shape, self.shapes[key])
         values = [state[key].float() for key in keys]
         sums = [_window(self.weighted_sum[key], state[key].shape) for key in keys]
         covers = [_window(self.coverage[key], state[key].shape) for key in keys]
@@ -86,13 +125,17 @@ class SliceAccumulator:
         torch._foreach_add_(covers, weight)
 
     def merge(self, other: SliceAccumulator) -> None:
+        if list(self.shapes.items()) == list(other.shapes.items()):
+            self.flat_sum += other.flat_sum
+            self.flat_coverage += other.flat_coverage
+            return
         for key in self.weighted_sum:
             self.weighted_sum[key] += other.weighted_sum[key]
             self.coverage[key] += other.coverage[key]
 
     @property
     def total_weight(self) -> float:
-        return max((float(c.max()) for c in self.coverage.values()), default=0.0)
+        return float(self.flat_coverage.max()) if self.flat_coverage.numel() else 0.0
 
     def average(self, fallback: StateDict) -> StateDict:
         """Coverage-weighted mean; entries no update covered keep `fallback`'s value."""

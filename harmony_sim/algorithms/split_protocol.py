@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from harmony_sim.aggregation import clone_state
 from harmony_sim.algorithms.contrastive import enqueue, multi_view_info_nce
 
 BACKEND = "server"  # global-model component names of the server-side modules
@@ -157,9 +158,7 @@ class ServerTrainer:
     def state(self) -> dict[str, dict[str, Tensor]]:
         """Component name -> state dict (cloned, on the CPU, in torch's default layout), for the
         global model."""
-        return {name: {k: v.detach().to("cpu", copy=True, memory_format=torch.contiguous_format)
-                       for k, v in module.state_dict().items()}
-                for name, module in self.modules.items()}
+        return {name: clone_state(module.state_dict()) for name, module in self.modules.items()}
 
     @property
     def device(self) -> torch.device:

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harmony_sim.comparison.metrics import with_exit_rule_auroc
 from harmony_sim.errors import UserInputError
 from harmony_sim.results.run_directory import SCENARIO_FILE, SUMMARY_FILE
+from harmony_sim.yaml_reading import parse_yaml
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ def read_finished(folder: Path) -> FinishedRun | None:
         log.warning("skipped %s: unfinished (no %s); finish it with python -m harmony_sim "
                     "--resume %s", folder, SUMMARY_FILE, folder)
         return None
-    scenario = yaml.safe_load((folder / SCENARIO_FILE).read_text()) or {}
+    scenario = parse_yaml((folder / SCENARIO_FILE).read_text()) or {}
     summary = json.loads(summary_file.read_text())
     wanted = scenario.get("training", {}).get("rounds")
     if wanted is not None and summary.get("rounds") != wanted:

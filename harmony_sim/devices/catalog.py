@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from harmony_sim.devices.profile import DeviceProfile
 from harmony_sim.errors import UserInputError, describe_validation_error
+from harmony_sim.yaml_reading import parse_yaml
 
 PROFILES_ENV = "HARMONY_SIM_PROFILES"
 
@@ -43,7 +44,7 @@ def available_profiles(directory: Path | None = None) -> list[str]:
 def load_profile_file(path: Path) -> DeviceProfile:
     """Validate one profile YAML; any problem is a one-line UserInputError naming the field."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = parse_yaml(path.read_text())
     except OSError as exc:
         raise UserInputError(f"{path}: cannot read profile ({exc.strerror})") from None
     except yaml.YAMLError as exc:

@@ -10,7 +10,7 @@ torch decides by the weights: they are what gets converted. Other devices keep t
 Only modules placed for computing change layout; the cached templates (and so every seeded
 initial draw) stay contiguous, the cut tensor leaves the extractor contiguous
 (split_model.Extractor), and weights kept beyond a round (the global model, personal states:
-aggregation.clone_state, ServerTrainer.state) are copied in torch's default layout, so messages,
+aggregation.clone_state) are copied to the CPU in torch's default layout, so messages,
 checkpoints and stored states never depend on where a module computed."""
 
 from __future__ import annotations

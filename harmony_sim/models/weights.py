@@ -61,10 +61,13 @@ def load_weights(module: nn.Module, state: StateDict) -> None:
     if len(state) != len(layout) or any(key not in state for key, *_ in layout):
         module.load_state_dict(state)  # torch's error names the missing and unexpected keys
         return
-    with torch.no_grad():
-        for key, owner, name, is_param in layout:
-            target, value = _tensor(owner, name, is_param), state[key]
-            if target.shape != value.shape:
-                raise RuntimeError(f"load_weights: {key} has shape {tuple(value.shape)}, the "
-                                   f"module's is {tuple(target.shape)}")
-            target.copy_(value)
+    targets = [_tensor(owner, name, is_param) for _, owner, name, is_param in layout]
+    values = [state[key] for key, *_ in layout]
+    if [t.shape for t in targets] != [v.shape for v in values]:  # copy_ would broadcast
+        key, target, value = next((key, t, v) for (key, *_), t, v in zip(
+            layout, targets, values, strict=True) if t.shape != v.shape)
+        raise RuntimeError(f"load_weights: {key} has shape {tuple(value.shape)}, the "
+                           f"module's is {tuple(target.shape)}")
+    if targets:  # (a module without weights has nothing to load)
+        with torch.no_grad():
+            torch._foreach_copy_(targets, values)  # one call, not one per tensor

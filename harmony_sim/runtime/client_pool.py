@@ -159,7 +159,7 @@ class ClientPool:
             torch.set_num_threads(client.threads or self.threads)
             models = algorithm.client_models(client.arch, global_model, self._personal(cid), cid)
             algorithm.start_training(models)
-            batches = [(x.to(device), y.to(device)) for x, y in self._batches(client, round_idx)]
+            batches = list(self._batches(client, round_idx, device))
             self.sessions[cid] = ClientSession(
                 client, models, batches,
                 DeviceClock(client.time_scale, client.seconds_per_sample, self.wait))
@@ -377,16 +377,19 @@ class ClientPool:
         return {"clients": len(self.clients), "trained_clients": len(self.personal),
                 "index_bytes": index_bytes, "personal_bytes": personal_bytes}
 
-    def _batches(self, client: VirtualClient, round_idx: int) -> Iterator[tuple[torch.Tensor,
-                                                                                 torch.Tensor]]:
-        """Seeded shuffled mini-batches of the client's train samples, for every local epoch."""
+    def _batches(self, client: VirtualClient, round_idx: int,
+                 device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Seeded shuffled mini-batches of the client's train samples on `device`, for every
+        local epoch. The samples cross to the device once and are batched there (a copy per
+        batch was two host-to-device transfers per client and step on cuda)."""
         training = self.scenario.training
         idx = client.data.train_idx
-        x = torch.from_numpy(self.dataset.train_x[idx])  # fancy indexing copies: writable
-        y = torch.from_numpy(self.dataset.train_y[idx])
+        # Fancy indexing copies (writable); the order is drawn on the CPU whatever the device.
+        x = torch.from_numpy(self.dataset.train_x[idx]).to(device)
+        y = torch.from_numpy(self.dataset.train_y[idx]).to(device)
         generator = torch_generator(self.scenario.seed, "batches", client.client_id, round_idx)
         for _ in range(training.local_epochs):
-            order = torch.randperm(len(y), generator=generator)
+            order = torch.randperm(len(y), generator=generator).to(device)
             for start in range(0, len(y), training.batch_size):
                 chosen = order[start:start + training.batch_size]
                 if len(chosen) > 1 or len(y) == 1:  # a lone straggler sample adds only noise

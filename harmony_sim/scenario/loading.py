@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -15,29 +14,9 @@ from harmony_sim.errors import UserInputError, describe_validation_error
 from harmony_sim.models import FAMILIES
 from harmony_sim.scenario.algorithm_configs import DEFAULT_ALGORITHM, switch_algorithm
 from harmony_sim.scenario.schema import Scenario
+from harmony_sim.yaml_reading import parse_yaml
 
 log = logging.getLogger(__name__)
-BOOL_TAG = "tag:yaml.org,2002:bool"
-
-
-class ScenarioYAMLLoader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2's booleans: only true / false. YAML 1.1 also reads an
-    unquoted on / off / yes / no as a boolean, which turned `vectorise: on` into true; as strings
-    they reach the schema, where boolean fields still take them (pydantic) and choices keep
-    their spelling."""
-
-    yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != BOOL_TAG]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-
-
-ScenarioYAMLLoader.add_implicit_resolver(
-    BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-
-
-def parse_yaml(text: str) -> Any:
-    """`text` as YAML with only true / false as booleans (ScenarioYAMLLoader)."""
-    return yaml.load(text, Loader=ScenarioYAMLLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
 def load_scenario(path: str | Path | None, overrides: list[str] | None = None) -> Scenario:

@@ -19,6 +19,8 @@ HEADER = """# Scenario reference
 Every field a scenario YAML may set, section by section, with its type, default and meaning.
 Generated from `harmony_sim/scenario/schema.py` by `python -m harmony_sim.scenario.reference`
 (a test keeps it current). Unknown fields are errors; `--set a.b=value` overrides any field.
+Booleans are YAML 1.2's: `true` / `false` (an unquoted `on`, `off`, `yes` or `no` is a word,
+which boolean fields also take).
 """
 
 
