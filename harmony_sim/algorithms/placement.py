@@ -19,7 +19,7 @@ MEMORY_SHARE = 0.5  # share of the memory budget one stacked call may take
 # On CPU a client step is the convolutions' work, so stacking saves only overhead, while grouped
 # convolutions, GroupNorm over the wide tensor and a call's activations (growing with its
 # clients, out of cache) cost more per client than that saves. Measured (benchmarks/vectorised.py,
-# quickstart model, 100 participants x 512, batch 32, both in channels_last): stacked 0.91-0.93x
+# quickstart model, 100 participants x 512, batch 32, both in channels_last): stacked 0.91-1.02x
 # the speed of clients in turn with one thread, 0.96-1.10x with two (level, within noise); so on
 # CPU only `vectorise: on` stacks, and then at most this many clients a call.
 CPU_GROUP = 2  # most clients a call on CPU with one pool thread

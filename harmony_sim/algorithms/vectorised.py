@@ -233,8 +233,9 @@ class VectorisedClients:
                                               owners) for owners in by_key.values()]
 
     def forward(self, batches: Mapping[int, tuple[Tensor, Tensor]]) -> dict[int, ClientForward]:
-        """Every client with a batch runs its forward pass, grouped; each one's ClientForward
-        (its cut a slice of its group's, sharing the graph)."""
+        """Every client with a batch (on this pool's device: ClientPool batches there) runs its
+        forward pass, grouped; each one's ClientForward (its cut a slice of its group's, sharing
+        the graph)."""
         algorithm = self.algorithm
         groups: dict[tuple[int, int], list[int]] = {}
         for cid in sorted(batches):
@@ -252,8 +253,8 @@ class VectorisedClients:
                     params["head"] = structure.head.rows(idx, True)
                 call = GroupCall(structure, chunk, params,
                                  rows={part: idx for part in params})
-                x = torch.stack([batches[c][0] for c in chunk]).to(self.device)
-                y = torch.stack([batches[c][1] for c in chunk]).to(self.device)
+                x = torch.stack([batches[c][0] for c in chunk])
+                y = torch.stack([batches[c][1] for c in chunk])
                 out = call.forward = algorithm.group_forward(call, x, y)
                 self.calls.append(call)
                 for i, cid in enumerate(chunk):

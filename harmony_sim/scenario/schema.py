@@ -218,7 +218,7 @@ class RuntimeConfig(StrictModel):
         "auto", description="train a pool's participants of one architecture as one stacked "
         "model (grouped convolutions on CPU where the structure allows, torch.func vmap "
         "otherwise); auto = on for cuda, in turn on CPU (measured at 100 participants: stacked "
-        "0.91-0.97x the speed of in turn with one thread a pool, 0.96-1.10x with two); "
+        "0.91-1.02x the speed of in turn with one thread a pool, 0.96-1.10x with two); "
         "BatchNorm models always train in turn; off = clients in turn")
     max_group: int | None = Field(
         None, ge=1, description="most clients stacked in one vectorised call; null: as many as "
